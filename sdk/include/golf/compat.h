@@ -1,0 +1,49 @@
+// golf/compat.h: the few ops whose LibTorch API differs between 1.13 (Debian) and 2.x, behind one name.
+#ifndef GOLF_COMPAT_H_
+#define GOLF_COMPAT_H_
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+#define GOLF_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace golf::compat {
+
+// RMSNorm over the last dimension without a weight, eps = the dtype's machine epsilon (what
+// F.rms_norm uses when eps is None).
+inline at::Tensor rms_norm(const at::Tensor& x) {
+#if GOLF_TORCH_AT_LEAST(2, 4)
+  return at::rms_norm(x, {x.size(-1)});
+#else
+  double eps = x.scalar_type() == at::kBFloat16 ? 0.0078125
+               : x.scalar_type() == at::kHalf   ? 0.0009765625
+               : x.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
+                                                : std::numeric_limits<float>::epsilon();
+  return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
+#endif
+}
+
+// Causal attention with grouped KV heads: q [B, H, T, D], k and v [B, Hkv, T, D], H % Hkv == 0;
+// query head h reads kv head h / (H / Hkv). Scale 1/sqrt(D). Returns [B, H, T, D].
+inline at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const int64_t group = q.size(1) / k.size(1);
+  at::Tensor kk = group == 1 ? k : k.repeat_interleave(group, 1);
+  at::Tensor vv = group == 1 ? v : v.repeat_interleave(group, 1);
+#if GOLF_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, kk, vv, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true);
+#else
+  const int64_t T = q.size(2);
+  at::Tensor scores = at::matmul(q, kk.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(3)));
+  at::Tensor mask = at::ones({T, T}, q.options().dtype(at::kBool)).triu(1);
+  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  return at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), vv);
+#endif
+}
+
+}  // namespace golf::compat
+
+#endif  // GOLF_COMPAT_H_

@@ -1,0 +1,82 @@
+// golf/context.h: what the host lends a plugin: its config table, a logger, a metrics sink, run info.
+//
+// All of these are interfaces implemented by the host. A plugin receives a PluginContext& in its
+// constructor; the context and everything reachable from it outlive the plugin object.
+// Thread-safety: call these from the thread that called into the plugin.
+#ifndef GOLF_CONTEXT_H_
+#define GOLF_CONTEXT_H_
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace golf {
+
+// Thrown (by Config::fail and by the host) for a bad value in a pipeline file. what() names the
+// file, line, table and key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Typed, read-only access to the plugin's own TOML table, already checked against its schema:
+// every declared key has a value (the user's or the schema default) of the declared type.
+class Config {
+ public:
+  virtual ~Config() = default;
+  // REQUIRES: `key` is declared in the plugin's schema with the matching type; otherwise throws
+  // ConfigError naming the key (a bug in the plugin, reported as such).
+  virtual int64_t get_int(const std::string& key) const = 0;
+  virtual double get_float(const std::string& key) const = 0;  // an int value is converted
+  virtual bool get_bool(const std::string& key) const = 0;
+  virtual std::string get_string(const std::string& key) const = 0;  // also for PATH keys (resolved)
+  // True when the pipeline set `key` itself, false when the schema default applies.
+  virtual bool is_set(const std::string& key) const = 0;
+  // Rejects the value of `key` (e.g. out of range): throws ConfigError with file, line and key.
+  [[noreturn]] virtual void fail(const std::string& key, const std::string& why) const = 0;
+};
+
+class Logger {
+ public:
+  virtual ~Logger() = default;
+  virtual void info(const std::string& message) = 0;  // goes to the terminal and the run log
+  virtual void warn(const std::string& message) = 0;
+};
+
+// Named scalars, written to metrics.jsonl with the current training step.
+class Metrics {
+ public:
+  virtual ~Metrics() = default;
+  virtual void record(const std::string& name, double value) = 0;
+};
+
+// Facts about the run. The clock values move while training; the rest is fixed for the run.
+class RunInfo {
+ public:
+  virtual ~RunInfo() = default;
+  virtual at::Device device() const = 0;           // where tensors live ("cpu" or "cuda:N")
+  virtual at::ScalarType compute_dtype() const = 0;  // dtype of matmuls (kFloat on CPU, kBFloat16 on GPU)
+  virtual uint64_t seed() const = 0;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual double elapsed_seconds() const = 0;    // training clock, validation excluded
+  virtual double remaining_seconds() const = 0;  // budget minus elapsed; +inf without a budget
+  virtual double progress() const = 0;           // 0..1 through training (time or steps, whichever ends it)
+  virtual std::string run_dir() const = 0;       // the run directory; a plugin may write files under it
+};
+
+class PluginContext {
+ public:
+  virtual ~PluginContext() = default;
+  virtual const Config& config() const = 0;
+  virtual Logger& log() = 0;
+  virtual Metrics& metrics() = 0;
+  virtual const RunInfo& run() const = 0;
+  virtual std::string stage() const = 0;  // the pipeline table this instance was made for, e.g. "optimizer"
+};
+
+}  // namespace golf
+
+#endif  // GOLF_CONTEXT_H_

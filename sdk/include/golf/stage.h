@@ -1,0 +1,65 @@
+// golf/stage.h: what every stage object has in common: a virtual destructor and state save/load.
+#ifndef GOLF_STAGE_H_
+#define GOLF_STAGE_H_
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "golf/abi.h"
+
+namespace golf {
+
+// Named tensors, sorted by name. Used for stage state and model weights.
+using StateDict = std::map<std::string, at::Tensor>;
+
+// How the optimizer and quantizer should treat a parameter (the reference splits on these).
+enum class ParamRole {
+  kMatrix,     // 2-D weights inside blocks, control tensors excluded (Muon in the reference)
+  kEmbedding,  // token embedding (tied: also the output head)
+  kHead,       // untied output head
+  kScalar,     // vectors and control tensors: norms scales, gains, mixes, skip weights
+};
+
+// A model parameter. `tensor` is the live leaf tensor (requires_grad); it is shared, not copied.
+struct Param {
+  std::string name;  // stable across builds; used as the tensor's name in state and artifacts
+  at::Tensor tensor;
+  ParamRole role;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Writes whatever the stage needs to resume exactly (optimizer moments, EMA weights, step counts)
+  // into `out`, keys unique within the stage. The tensors must be copies: the host keeps the dict
+  // while training goes on (warm-up priming snapshots and restores it). Default: no state.
+  virtual void save_state(StateDict& out) const { (void)out; }
+  // Restores what save_state wrote. REQUIRES: `in` came from save_state of the same plugin, configured
+  // the same way, attached to the same parameters.
+  virtual void load_state(const StateDict& in) { (void)in; }
+};
+
+// Step information handed to training-time stages.
+struct StepInfo {
+  int64_t step;     // 0-based index of the optimizer step being taken
+  double lr_scale;  // schedule multiplier (warmdown) for this step, in [0, 1]
+  double progress;  // 0..1 through training
+};
+
+// "matrix", "embedding", "head" or "scalar".
+inline const char* role_name(ParamRole role) {
+  switch (role) {
+    case ParamRole::kMatrix: return "matrix";
+    case ParamRole::kEmbedding: return "embedding";
+    case ParamRole::kHead: return "head";
+    case ParamRole::kScalar: return "scalar";
+  }
+  return "?";
+}
+
+}  // namespace golf
+
+#endif  // GOLF_STAGE_H_
