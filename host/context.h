@@ -1,0 +1,116 @@
+// host/context.h: the host's side of golf/context.h: run log, metrics sink, run state, stage context.
+#ifndef GOLF_HOST_CONTEXT_H_
+#define GOLF_HOST_CONTEXT_H_
+
+#include <chrono>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "golf/context.h"
+#include "golf/stage.h"
+#include "registry.h"
+
+namespace golf::host {
+
+// Prints to stderr and appends to the run's log file (when open). `quiet` keeps stderr for warnings.
+class RunLog final : public Logger {
+ public:
+  void open(const std::string& path);  // throws when the file cannot be written
+  void info(const std::string& message) override;
+  void warn(const std::string& message) override;
+  void set_quiet(bool quiet) { quiet_ = quiet; }
+  void file_only(const std::string& message);  // for the provenance header
+
+ private:
+  std::ofstream file_;
+  bool quiet_ = false;
+};
+
+// Collects named scalars and writes one JSON object per line to metrics.jsonl.
+class MetricsSink final : public Metrics {
+ public:
+  void open(const std::string& path);
+  void record(const std::string& name, double value) override { pending_[name] = value; }
+  // Writes {"step": step, <pending plugin values>, <values>} and clears the pending ones.
+  void write(int64_t step, const std::map<std::string, double>& values);
+
+ private:
+  std::ofstream file_;
+  std::map<std::string, double> pending_;
+};
+
+// golf::RunInfo with fields the host moves as the run goes.
+class RunState final : public RunInfo {
+ public:
+  at::Device device_ = at::Device(at::kCPU);
+  at::ScalarType dtype_ = at::kFloat;
+  uint64_t seed_ = 1337;
+  int rank_ = 0, world_size_ = 1;
+  double budget_seconds_ = 0;  // 0: no training-time budget
+  double elapsed_ = 0;         // training seconds, validation excluded; set by the trainer
+  double progress_ = 0;
+  std::string run_dir_;
+
+  at::Device device() const override { return device_; }
+  at::ScalarType compute_dtype() const override { return dtype_; }
+  uint64_t seed() const override { return seed_; }
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_size_; }
+  double elapsed_seconds() const override { return elapsed_; }
+  double remaining_seconds() const override {
+    return budget_seconds_ > 0 ? std::max(0.0, budget_seconds_ - elapsed_) : std::numeric_limits<double>::infinity();
+  }
+  double progress() const override { return progress_; }
+  std::string run_dir() const override { return run_dir_; }
+};
+
+// What one stage instance borrows. Owns its config; borrows the run-wide services.
+class StageContext final : public PluginContext {
+ public:
+  StageContext(std::string stage, TableConfig config, RunLog& log, MetricsSink& metrics, RunState& run)
+      : stage_(std::move(stage)), config_(std::move(config)), log_(log), metrics_(metrics), run_(run) {}
+  const Config& config() const override { return config_; }
+  Logger& log() override { return log_; }
+  Metrics& metrics() override { return metrics_; }
+  const RunInfo& run() const override { return run_; }
+  std::string stage() const override { return stage_; }
+
+ private:
+  std::string stage_;
+  TableConfig config_;
+  RunLog& log_;
+  MetricsSink& metrics_;
+  RunState& run_;
+};
+
+// Schema of a plugin as its descriptor declares it.
+Schema plugin_schema(const std::string& table, const PluginEntry& plugin);
+
+// Calls the plugin's factory. Any exception becomes std::runtime_error naming stage and plugin.
+// Returns the kind interface pointer; the caller owns it.
+void* create_stage(const PluginEntry& plugin, StageContext& context);
+
+// Takes ownership of what create_stage returned for a plugin of `kind`, as its common base.
+std::unique_ptr<Stage> adopt_stage(uint32_t kind, void* made);
+
+// Runs `fn` and rethrows any exception as std::runtime_error "[stage] (plugin NAME) what: ...".
+template <class Fn>
+auto at_stage(const std::string& stage, const std::string& plugin, const std::string& what, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const ConfigError& e) {  // keeps its type: a bad value in the pipeline, not a failure
+    throw ConfigError("[" + stage + "] (plugin " + plugin + ") " + what + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("[" + stage + "] (plugin " + plugin + ") " + what + ": " + e.what());
+  } catch (...) {
+    throw std::runtime_error("[" + stage + "] (plugin " + plugin + ") " + what + ": unknown exception");
+  }
+}
+
+}  // namespace golf::host
+
+#endif  // GOLF_HOST_CONTEXT_H_

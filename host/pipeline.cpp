@@ -1,0 +1,286 @@
+// host/pipeline.cpp: pipeline resolution (extends, --set) and validation against plugin schemas.
+#include "pipeline.h"
+
+#include "context.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace golf::host {
+namespace {
+
+// A parsed pipeline and where each of its tables and keys was written.
+struct TableOrigins {
+  Origin header;
+  Origins keys;
+};
+struct Document {
+  toml::table root;
+  std::map<std::string, TableOrigins> origins;  // by top-level table name
+};
+
+Document parsed(toml::table root, const std::string& file) {
+  Document d;
+  for (const auto& [key, node] : root) {
+    TableOrigins& o = d.origins[std::string(key.str())];
+    o.header = Origin{file, int64_t(node.source().begin.line)};
+    if (const toml::table* t = node.as_table()) o.keys = origins_of(*t);
+  }
+  d.root = std::move(root);
+  return d;
+}
+
+// A child table replaces the parent's wholesale when it names another plugin (the parent's keys
+// belong to the parent's plugin); otherwise keys merge, the child's winning.
+void merge_into(Document& base, Document child) {
+  for (auto& [key, node] : child.root) {
+    std::string name(key.str());
+    toml::table* b = base.root.get_as<toml::table>(name);
+    toml::table* c = node.as_table();
+    TableOrigins& bo = base.origins[name];
+    const TableOrigins& co = child.origins[name];
+    bool replace = !b || !c;
+    if (!replace) {
+      auto cp = (*c)["plugin"].value<std::string>(), bp = (*b)["plugin"].value<std::string>();
+      replace = cp && bp && *cp != *bp;
+    }
+    if (replace) {
+      base.root.insert_or_assign(name, std::move(node));
+      bo = co;
+      continue;
+    }
+    for (auto& [k, v] : *c) b->insert_or_assign(k, std::move(v));
+    for (const auto& [k, o] : co.keys) bo.keys[k] = o;
+  }
+}
+
+Document read_with_extends(const fs::path& file, std::vector<fs::path>& chain, std::vector<std::string>& errors) {
+  fs::path canonical = fs::weakly_canonical(file);
+  if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
+    errors.push_back(file.string() + ": `extends` cycle through this file");
+    return {};
+  }
+  chain.push_back(canonical);
+  if (!fs::is_regular_file(file)) {
+    errors.push_back(file.string() + ": pipeline file not found");
+    return {};
+  }
+  Document doc;
+  try {
+    doc = parsed(toml::parse_file(file.string()), file.string());
+  } catch (const toml::parse_error& e) {
+    const auto& s = e.source();
+    errors.push_back(file.string() + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column) +
+                     ": malformed TOML: " + std::string(e.description()));
+    return {};
+  }
+  toml::node* ext = doc.root.get("extends");
+  if (!ext) return doc;
+  std::string at = doc.origins["extends"].header.str();
+  if (!ext->is_string()) {
+    errors.push_back(at + ": `extends` must be a string (a path relative to this file)");
+    return {};
+  }
+  fs::path parent = file.parent_path() / ext->value<std::string>().value();
+  Document base = read_with_extends(parent, chain, errors);
+  doc.root.erase("extends");
+  doc.origins.erase("extends");
+  merge_into(base, std::move(doc));
+  return base;
+}
+
+void apply_override(Document& doc, const std::string& text, std::vector<std::string>& errors) {
+  auto eq = text.find('=');
+  auto dot = text.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
+    errors.push_back("--set " + text + ": expected stage.key=value");
+    return;
+  }
+  std::string table = text.substr(0, dot), key = text.substr(dot + 1, eq - dot - 1), value = text.substr(eq + 1);
+  toml::table one;
+  try {
+    one = toml::parse(key + " = " + value);
+  } catch (const toml::parse_error&) {
+    // Not a TOML literal: a bare string (e.g. --set run.device=cuda). The type check still applies.
+    if (value.find('\'') != std::string::npos || value.find('\n') != std::string::npos) {
+      errors.push_back("--set " + text + ": not a TOML value; quote strings as key='text'");
+      return;
+    }
+    one = toml::parse(key + " = '" + value + "'");
+  }
+  if (!doc.root.contains(table)) {
+    doc.root.insert(table, toml::table{});
+    doc.origins[table].header = Origin{"--set " + text, 0};
+  }
+  toml::table* t = doc.root.get_as<toml::table>(table);
+  if (!t || !one.get(key)) {
+    errors.push_back("--set " + text + ": '" + table + "' is not a table, or '" + key + "' is not a plain key");
+    return;
+  }
+  t->insert_or_assign(key, std::move(*one.get(key)));
+  doc.origins[table].keys[key] = Origin{"--set " + text, 0};
+}
+
+std::string with_article(const std::string& noun) {
+  return (std::string("aeiou").find(noun[0]) != std::string::npos ? "an " : "a ") + noun;
+}
+
+std::vector<golf_config_key> keys(std::initializer_list<golf_config_key> k) { return k; }
+
+}  // namespace
+
+const std::vector<StageSlot>& stage_slots() {
+  static const std::vector<StageSlot> slots = {
+      {"tokenizer", GOLF_KIND_TOKENIZER, true},   {"architecture", GOLF_KIND_ARCHITECTURE, true},
+      {"optimizer", GOLF_KIND_OPTIMIZER, true},   {"averaging", GOLF_KIND_AVERAGING, false},
+      {"qat", GOLF_KIND_QAT, false},              {"quantizer", GOLF_KIND_QUANTIZER, true},
+      {"compressor", GOLF_KIND_COMPRESSOR, true}, {"evaluator", GOLF_KIND_EVALUATOR, true}};
+  return slots;
+}
+
+const Schema& run_schema() {
+  static const Schema s{"run", "golf-host",
+                        keys({{"name", GOLF_TYPE_STRING, "\"run\"", "run name; the run directory is runs/<name>-<time>"},
+                              {"seed", GOLF_TYPE_INT, "1337", "seed for initialisation and data order"},
+                              {"device", GOLF_TYPE_STRING, "\"cpu\"", "\"cpu\" or \"cuda\""},
+                              {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
+                              {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "evaluation wallclock budget (warned when exceeded); 0 = none"},
+                              {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this"},
+                              {"code_files", GOLF_TYPE_STRING, "\"\"",
+                               "comma-separated globs (relative to the pipeline file) whose bytes count as bytes_code"}})};
+  return s;
+}
+
+const Schema& data_schema() {
+  static const Schema s{"data", "golf-host",
+                        keys({{"train_shards", GOLF_TYPE_PATH, "\"\"", "glob of training shards, e.g. data/fineweb_train_*.bin"},
+                              {"val_shards", GOLF_TYPE_PATH, "\"\"", "glob of validation shards (fineweb_val_bytes_* sidecars are skipped)"},
+                              {"corpus", GOLF_TYPE_PATH, "\"\"", "a folder of .txt files or a .jsonl file; exported to shards in the run directory"},
+                              {"val_docs", GOLF_TYPE_INT, "0", "with corpus: the first N documents are validation"},
+                              {"max_val_tokens", GOLF_TYPE_INT, "0", "0 = the whole validation stream (the rule); >0 truncates, for smoke tests only"}})};
+  return s;
+}
+
+const Schema& train_schema() {
+  static const Schema s{"train", "golf-host",
+                        keys({{"iterations", GOLF_TYPE_INT, "20000", "maximum optimizer steps"},
+                              {"batch_tokens", GOLF_TYPE_INT, "524288", "tokens per optimizer step (all ranks)"},
+                              {"micro_batch_tokens", GOLF_TYPE_INT, "0", "tokens per forward/backward; 0 = batch_tokens"},
+                              {"seq_len", GOLF_TYPE_INT, "1024", "training sequence length"},
+                              {"warmdown_iters", GOLF_TYPE_INT, "1200", "length of the linear LR warmdown, in steps"},
+                              {"warmdown", GOLF_TYPE_STRING, "\"auto\"",
+                               "\"time\" (from wallclock, needs train_seconds), \"steps\", or \"auto\" (time when capped)"},
+                              {"warmup_steps", GOLF_TYPE_INT, "0", "priming steps before the clock starts; weights, optimizer and data are restored"},
+                              {"val_every", GOLF_TYPE_INT, "0", "validate every N steps (and at the end); 0 = only at the end"},
+                              {"log_every", GOLF_TYPE_INT, "10", "write metrics every N steps"}})};
+  return s;
+}
+
+const StageSpec* Pipeline::stage(const std::string& table) const {
+  for (const auto& s : stages)
+    if (s.table == table) return &s;
+  return nullptr;
+}
+
+Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& overrides, Registry& registry) {
+  std::vector<std::string> errors;
+  std::vector<fs::path> chain;
+  Pipeline p;
+  p.file = file;
+  Document doc = read_with_extends(file, chain, errors);
+  for (const auto& o : overrides) apply_override(doc, o, errors);
+  auto sourced = [&](const std::string& name) {
+    SourcedTable st;
+    if (const toml::table* t = doc.root.get_as<toml::table>(name)) st.table = *t;
+    st.origins = doc.origins[name].keys;
+    st.origin = doc.origins.count(name) && !doc.origins[name].header.file.empty() ? doc.origins[name].header : Origin{file, 0};
+    return st;
+  };
+  if (errors.empty()) {
+    std::vector<std::string> known = {"run", "data", "train"};
+    for (const auto& s : stage_slots()) known.push_back(s.table);
+    for (const auto& [key, node] : doc.root) {
+      std::string name(key.str());
+      std::string at = doc.origins[name].header.str();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        std::string near = did_you_mean(name, known);
+        errors.push_back(at + ": unknown table [" + name + "]" + (near.empty() ? "" : "; did you mean [" + near + "]?"));
+      } else if (!node.is_table()) {
+        errors.push_back(at + ": '" + name + "' must be a table");
+      }
+    }
+    auto host_table = [&](const Schema& schema) {
+      SourcedTable t = sourced(schema.table);
+      auto e = check_table(t, schema, {});
+      errors.insert(errors.end(), e.begin(), e.end());
+      return std::make_unique<TableConfig>(schema, std::move(t));
+    };
+    p.run = host_table(run_schema());
+    p.data = host_table(data_schema());
+    p.train = host_table(train_schema());
+
+    for (const auto& slot : stage_slots()) {
+      const toml::table* t = doc.root.get_as<toml::table>(slot.table);
+      if (!t) {
+        if (slot.required) errors.push_back(file + ": missing table [" + slot.table + "] (a " + kind_name(slot.kind) + " stage)");
+        continue;
+      }
+      SourcedTable st = sourced(slot.table);
+      const std::string at = st.where("plugin");
+      const toml::node* pn = t->get("plugin");
+      if (!pn || !pn->is_string()) {
+        errors.push_back(at + ": [" + slot.table +
+                         "] needs plugin = \"NAME\" (" + with_article(kind_name(slot.kind)) + " plugin)");
+        continue;
+      }
+      std::string name = pn->value<std::string>().value();
+      const PluginEntry* plugin = nullptr;
+      if (name.size() > 3 && name.compare(name.size() - 3, 3, ".so") == 0) {
+        fs::path path = name;
+        const std::string& from = st.origins["plugin"].file;
+        if (path.is_relative() && fs::is_regular_file(from)) path = fs::path(from).parent_path() / path;
+        const LibraryEntry& lib = registry.load(path.string());
+        if (!lib.ok()) {
+          errors.push_back(at + ": [" + slot.table + "] " + lib.error);
+          continue;
+        }
+        std::vector<const PluginEntry*> of_kind;
+        for (const auto& e : lib.plugins)
+          if (e.desc.kind == static_cast<uint32_t>(slot.kind)) of_kind.push_back(&e);
+        if (of_kind.size() != 1) {
+          errors.push_back(at + ": [" + slot.table + "] " + lib.path + " holds " + std::to_string(of_kind.size()) +
+                           " " + kind_name(slot.kind) + " plugins; it must hold exactly one to be named by path");
+          continue;
+        }
+        plugin = of_kind[0];
+      } else {
+        plugin = registry.find(name);
+        if (!plugin) {
+          std::string near = did_you_mean(name, registry.names(slot.kind));
+          errors.push_back(at + ": [" + slot.table + "] unknown plugin '" + name + "'" +
+                           (near.empty() ? "" : "; did you mean '" + near + "'?") + " (`golf-host plugins` lists them)");
+          continue;
+        }
+      }
+      if (plugin->desc.kind != static_cast<uint32_t>(slot.kind)) {
+        errors.push_back(at + ": [" + slot.table + "] plugin '" + name + "' is " + with_article(kind_name(plugin->desc.kind)) +
+                         ", but this stage needs " + with_article(kind_name(slot.kind)));
+        continue;
+      }
+      Schema schema = plugin_schema(slot.table, *plugin);
+      auto e = check_table(st, schema);
+      errors.insert(errors.end(), e.begin(), e.end());
+      p.stages.push_back(StageSpec{slot.table, plugin, TableConfig(schema, std::move(st))});
+    }
+  }
+  p.resolved = std::move(doc.root);
+  if (errors.empty()) return p;
+  std::string all;
+  for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e;
+  throw PipelineError(all);
+}
+
+}  // namespace golf::host

@@ -1,0 +1,64 @@
+// host/train.h: the training loop: wallclock budget, LR warmdown, priming steps, validation, SIGINT.
+#ifndef GOLF_HOST_TRAIN_H_
+#define GOLF_HOST_TRAIN_H_
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "context.h"
+#include "golf/architecture.h"
+#include "golf/averaging.h"
+#include "golf/optimizer.h"
+#include "golf/qat.h"
+#include "loader.h"
+
+namespace golf::host {
+
+// [train] and the [run] budget, read once and checked.
+struct TrainOptions {
+  int64_t iterations = 20000;
+  int64_t batch_tokens = 524288;  // per optimizer step, all ranks
+  int64_t micro_batch_tokens = 0; // 0 = batch_tokens / world_size
+  int64_t seq_len = 1024;
+  int64_t warmdown_iters = 1200;
+  bool time_warmdown = true;      // false: counted in steps
+  int64_t warmup_steps = 0;
+  int64_t val_every = 0;
+  int64_t log_every = 10;
+  double budget_seconds = 600;    // 0 = no cap
+  static TrainOptions from(const TableConfig& train, const TableConfig& run, int world_size);
+};
+
+// The reference's LR multiplier (parameter-golf.md §4.5): without a time warmdown, linear decay over
+// the last warmdown_iters of `iterations`; with one, from the average step time so far.
+double lr_scale(const TrainOptions& o, int64_t step, double elapsed_seconds);
+
+struct TrainParts {
+  Architecture& model;
+  Optimizer& optimizer;
+  Averaging* averaging;  // optional
+  Qat* qat;              // optional
+  TokenLoader& loader;
+  std::vector<Param> params;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double seconds = 0;         // training clock, validation excluded
+  std::string stop_reason;    // "iterations", "wallclock", "interrupted"
+  double last_loss = 0;
+};
+
+// Set by the SIGINT handler; the loop stops after the current step.
+std::atomic<bool>& stop_requested();
+void install_sigint_handler();
+
+// Trains until iterations, the budget or SIGINT. `validate(step)` runs with the clock paused (every
+// val_every steps and at the end). Throws std::runtime_error on a non-finite loss, naming the step.
+TrainResult train(TrainParts& parts, const TrainOptions& o, RunState& run, RunLog& log, MetricsSink& metrics,
+                  const std::function<void(int64_t)>& validate);
+
+}  // namespace golf::host
+
+#endif  // GOLF_HOST_TRAIN_H_
