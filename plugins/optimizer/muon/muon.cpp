@@ -1,0 +1,236 @@
+// plugins/optimizer/muon/muon.cpp: the reference optimizer split: Muon for block matrices, Adam for the rest.
+//
+// Muon (reference §4.4): buf = μ·buf + g; Nesterov g + μ·buf; Newton–Schulz quintic orthogonalisation;
+// scale sqrt(max(1, rows/cols)); p -= lr·update, after decoupled decay p *= 1 − lr·wd.
+// Embeddings, the untied head and scalar/control tensors use LibTorch's own Adam, one group per role.
+#include <ATen/ATen.h>
+#include <torch/optim/adam.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../torch_adam_state.h"
+#include "golf/optimizer.h"
+#include "golf/plugin.h"
+
+namespace {
+
+using golf::Param;
+using golf::ParamRole;
+
+struct MuonOptions {
+  double matrix_lr, scalar_lr, tied_embed_lr, embed_lr, head_lr;
+  double momentum, momentum_warmup_start;
+  int64_t momentum_warmup_steps, backend_steps;
+  bool nesterov;
+  double beta1, beta2, eps, weight_decay;
+  at::ScalarType ns_dtype;
+};
+
+double read_nonnegative(const golf::Config& c, const std::string& key) {
+  double v = c.get_float(key);
+  if (!(v >= 0) || !std::isfinite(v)) c.fail(key, "must be a finite number >= 0");
+  return v;
+}
+
+double read_unit(const golf::Config& c, const std::string& key) {
+  double v = c.get_float(key);
+  if (!(v >= 0 && v < 1)) c.fail(key, "must be in [0, 1)");
+  return v;
+}
+
+MuonOptions read_options(const golf::Config& c) {
+  MuonOptions o;
+  o.matrix_lr = read_nonnegative(c, "matrix_lr");
+  o.scalar_lr = read_nonnegative(c, "scalar_lr");
+  o.tied_embed_lr = read_nonnegative(c, "tied_embed_lr");
+  o.embed_lr = read_nonnegative(c, "embed_lr");
+  o.head_lr = read_nonnegative(c, "head_lr");
+  o.momentum = read_unit(c, "momentum");
+  o.momentum_warmup_start = read_unit(c, "momentum_warmup_start");
+  o.momentum_warmup_steps = c.get_int("momentum_warmup_steps");
+  if (o.momentum_warmup_steps < 0) c.fail("momentum_warmup_steps", "must be >= 0");
+  o.backend_steps = c.get_int("backend_steps");
+  if (o.backend_steps < 0 || o.backend_steps > 100) c.fail("backend_steps", "must be in [0, 100]");
+  o.nesterov = c.get_bool("nesterov");
+  o.beta1 = read_unit(c, "beta1");
+  o.beta2 = read_unit(c, "beta2");
+  o.eps = read_nonnegative(c, "eps");
+  o.weight_decay = read_nonnegative(c, "weight_decay");
+  const std::string dtype = c.get_string("newton_schulz_dtype");
+  if (dtype == "bfloat16") {
+    o.ns_dtype = at::kBFloat16;
+  } else if (dtype == "float32") {
+    o.ns_dtype = at::kFloat;
+  } else {
+    c.fail("newton_schulz_dtype", "must be \"bfloat16\" or \"float32\", not \"" + dtype + "\"");
+  }
+  return o;
+}
+
+// Orthogonalises each matrix of G [N, rows, cols] with the quintic Newton–Schulz iteration, in
+// `dtype`. Out of place: G (the momentum buffer itself without Nesterov) is left alone.
+at::Tensor newton_schulz(const at::Tensor& G, int64_t steps, at::ScalarType dtype) {
+  constexpr double a = 3.4445, b = -4.7750, c = 2.0315;
+  at::Tensor X = G.to(dtype);
+  X = X / (at::linalg_vector_norm(X, 2, at::IntArrayRef{-2, -1}, /*keepdim=*/true) + 1e-7);
+  // Iterate on the wide orientation so X·Xᵀ is the smaller Gram matrix.
+  const bool tall = G.size(-2) > G.size(-1);
+  if (tall) X = X.transpose(-2, -1);
+  for (int64_t i = 0; i < steps; ++i) {
+    at::Tensor A = at::matmul(X, X.transpose(-2, -1));
+    at::Tensor B = b * A + at::matmul(c * A, A);
+    X = a * X + at::matmul(B, X);
+  }
+  return tall ? X.transpose(-2, -1) : X;
+}
+
+class Muon final : public golf::Optimizer {
+ public:
+  explicit Muon(golf::PluginContext& ctx) : opt_(read_options(ctx.config())) {}
+
+  void attach(const std::vector<Param>& params) override {
+    std::vector<Param> embeddings, heads, scalars;
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    for (const Param& p : params) {
+      switch (p.role) {
+        case ParamRole::kMatrix: add_matrix(p); break;
+        case ParamRole::kEmbedding: embeddings.push_back(p); break;
+        case ParamRole::kHead: heads.push_back(p); break;
+        case ParamRole::kScalar: scalars.push_back(p); break;
+      }
+    }
+    // Tied embeddings double as the head and take the tied rate (reference §4.3).
+    add_adam_group(embeddings, heads.empty() ? opt_.tied_embed_lr : opt_.embed_lr, groups);
+    add_adam_group(heads, opt_.head_lr, groups);
+    add_adam_group(scalars, opt_.scalar_lr, groups);
+    if (!groups.empty()) adam_ = std::make_unique<torch::optim::Adam>(std::move(groups), adam_options(opt_.scalar_lr));
+  }
+
+  void step(const golf::StepInfo& info) override {
+    step_matrices(opt_.matrix_lr * info.lr_scale, momentum_at(info.step));
+    if (adam_) {
+      for (size_t i = 0; i < adam_base_lrs_.size(); ++i) {
+        adam_->param_groups()[i].options().set_lr(adam_base_lrs_[i] * info.lr_scale);
+      }
+      adam_->step();
+    }
+  }
+
+  void save_state(golf::StateDict& out) const override {
+    for (const Matrix& m : matrices_) out["momentum/" + m.name] = m.buf.detach().clone();
+    if (adam_) golf::optim_state::save<torch::optim::AdamParamState>(*adam_, adam_params_, "adam/", out);
+  }
+
+  void load_state(const golf::StateDict& in) override {
+    for (Matrix& m : matrices_) {
+      const at::Tensor& t = golf::optim_state::require(in, "momentum/" + m.name);
+      if (t.sizes() != m.buf.sizes()) throw std::runtime_error("muon state: 'momentum/" + m.name + "' has the wrong shape");
+      at::NoGradGuard no_grad;
+      m.buf.copy_(t);
+    }
+    if (adam_) golf::optim_state::load<torch::optim::AdamParamState>(*adam_, adam_params_, "adam/", in);
+  }
+
+ private:
+  struct Matrix {
+    std::string name;
+    at::Tensor param;
+    at::Tensor buf;  // momentum, the param's dtype, like the reference's zeros_like(grad)
+  };
+
+  void add_matrix(const Param& p) {
+    if (p.tensor.dim() != 2) {
+      throw std::runtime_error("muon: matrix param '" + p.name + "' is " + std::to_string(p.tensor.dim()) +
+                               "-D; Muon needs 2-D matrices");
+    }
+    const std::vector<int64_t> shape = p.tensor.sizes().vec();
+    by_shape_[shape].push_back(matrices_.size());
+    matrices_.push_back({p.name, p.tensor, at::zeros_like(p.tensor)});
+  }
+
+  // The reference's Adam: no weight decay, no amsgrad.
+  torch::optim::AdamOptions adam_options(double lr) const {
+    return torch::optim::AdamOptions(lr).betas({opt_.beta1, opt_.beta2}).eps(opt_.eps).weight_decay(0.0);
+  }
+
+  void add_adam_group(const std::vector<Param>& params, double base_lr,
+                      std::vector<torch::optim::OptimizerParamGroup>& groups) {
+    if (params.empty()) return;
+    std::vector<at::Tensor> tensors;
+    for (const Param& p : params) {
+      tensors.push_back(p.tensor);
+      adam_params_.push_back(p);
+    }
+    groups.emplace_back(std::move(tensors), std::make_unique<torch::optim::AdamOptions>(adam_options(base_lr)));
+    adam_base_lrs_.push_back(base_lr);
+  }
+
+  // Linear warm-up of the Muon momentum from momentum_warmup_start to momentum.
+  double momentum_at(int64_t step) const {
+    const double f = opt_.momentum_warmup_steps > 0
+                         ? std::min(static_cast<double>(step) / static_cast<double>(opt_.momentum_warmup_steps), 1.0)
+                         : 1.0;
+    return (1 - f) * opt_.momentum_warmup_start + f * opt_.momentum;
+  }
+
+  // Same-shape matrices go through Newton–Schulz together as one batched matmul chain.
+  void step_matrices(double lr, double mu) {
+    at::NoGradGuard no_grad;
+    for (const auto& [shape, members] : by_shape_) {
+      std::vector<size_t> stepped;
+      std::vector<at::Tensor> directions;
+      for (size_t i : members) {
+        Matrix& m = matrices_[i];
+        const at::Tensor& g = m.param.grad();
+        if (!g.defined()) continue;
+        m.buf.mul_(mu).add_(g);
+        directions.push_back(opt_.nesterov ? g.add(m.buf, mu) : m.buf);
+        stepped.push_back(i);
+      }
+      if (stepped.empty()) continue;
+      at::Tensor update = newton_schulz(at::stack(directions), opt_.backend_steps, opt_.ns_dtype);
+      update.mul_(std::sqrt(std::max(1.0, static_cast<double>(shape[0]) / static_cast<double>(shape[1]))));
+      for (size_t k = 0; k < stepped.size(); ++k) {
+        at::Tensor& p = matrices_[stepped[k]].param;
+        if (opt_.weight_decay > 0) p.mul_(1 - lr * opt_.weight_decay);
+        p.add_(update[k].to(p.scalar_type()), -lr);
+      }
+    }
+  }
+
+  MuonOptions opt_;
+  std::vector<Matrix> matrices_;
+  std::map<std::vector<int64_t>, std::vector<size_t>> by_shape_;  // indices into matrices_
+  std::vector<double> adam_base_lrs_;                            // one per Adam group, in order
+  std::vector<Param> adam_params_;
+  std::unique_ptr<torch::optim::Adam> adam_;
+};
+
+const golf_config_key kMuonConfig[] = {
+    {"matrix_lr", GOLF_TYPE_FLOAT, "0.04", "Muon learning rate for block matrices"},
+    {"scalar_lr", GOLF_TYPE_FLOAT, "0.04", "Adam learning rate for vectors and control tensors"},
+    {"tied_embed_lr", GOLF_TYPE_FLOAT, "0.05", "Adam learning rate for the token embedding when tied to the head"},
+    {"embed_lr", GOLF_TYPE_FLOAT, "0.6", "Adam learning rate for the token embedding when the head is untied"},
+    {"head_lr", GOLF_TYPE_FLOAT, "0.008", "Adam learning rate for an untied output head"},
+    {"momentum", GOLF_TYPE_FLOAT, "0.95", "Muon momentum after warm-up"},
+    {"momentum_warmup_start", GOLF_TYPE_FLOAT, "0.85", "Muon momentum at step 0"},
+    {"momentum_warmup_steps", GOLF_TYPE_INT, "500", "steps of linear momentum warm-up (0: none)"},
+    {"backend_steps", GOLF_TYPE_INT, "5", "Newton-Schulz iterations"},
+    {"nesterov", GOLF_TYPE_BOOL, "true", "Nesterov momentum for Muon"},
+    {"beta1", GOLF_TYPE_FLOAT, "0.9", "Adam beta1"},
+    {"beta2", GOLF_TYPE_FLOAT, "0.95", "Adam beta2"},
+    {"eps", GOLF_TYPE_FLOAT, "1e-8", "Adam epsilon"},
+    {"weight_decay", GOLF_TYPE_FLOAT, "0.0", "decoupled weight decay for Muon matrices: p *= 1 - lr*wd"},
+    {"newton_schulz_dtype", GOLF_TYPE_STRING, "\"bfloat16\"", "Newton-Schulz precision: \"bfloat16\" or \"float32\""},
+};
+
+}  // namespace
+
+GOLF_PLUGINS(golf::plugin<Muon>("muon", "1.0.0", "Muon for block matrices, Adam for embeddings, head and scalars",
+                                kMuonConfig))
