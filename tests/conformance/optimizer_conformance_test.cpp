@@ -1,0 +1,118 @@
+// tests/conformance/optimizer_conformance_test.cpp: what every optimizer plugin must do with their default settings.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "golf/golf.h"
+#include "plugin_fixture.h"
+
+namespace {
+
+using golf::Param;
+using golf::ParamRole;
+
+std::vector<std::string> optimizers() {
+  std::vector<std::string> names = golf::testing::builtin_plugins(GOLF_KIND_OPTIMIZER);
+  EXPECT_FALSE(names.empty()) << "no built-in optimizer found";
+  return names;
+}
+
+// One param of every role, zero-initialised, each pulled towards a fixed random target.
+struct Problem {
+  std::vector<Param> params;
+  std::vector<at::Tensor> targets;
+
+  Problem() {
+    at::manual_seed(51);
+    add("blocks.0.attn.c_q.weight", {32, 16}, ParamRole::kMatrix);
+    add("blocks.0.mlp.proj.weight", {16, 32}, ParamRole::kMatrix);
+    add("tok_emb.weight", {64, 16}, ParamRole::kEmbedding);
+    add("lm_head.weight", {64, 16}, ParamRole::kHead);
+    add("blocks.0.attn_scale", {16}, ParamRole::kScalar);
+  }
+  void add(const std::string& name, std::vector<int64_t> shape, ParamRole role) {
+    params.push_back({name, at::zeros(shape).set_requires_grad(true), role});
+    targets.push_back(at::randn(shape) * 3);
+  }
+  // Least squares: sum over params of mean((p - target)^2); fills the gradients.
+  double loss_and_grad() {
+    at::Tensor loss = at::zeros({});
+    for (size_t i = 0; i < params.size(); ++i) loss = loss + (params[i].tensor - targets[i]).pow(2).mean();
+    for (Param& p : params) p.tensor.mutable_grad() = at::Tensor();
+    loss.backward();
+    return loss.item<double>();
+  }
+  std::vector<Param> copy() const {
+    std::vector<Param> out;
+    for (const Param& p : params) out.push_back({p.name, p.tensor.detach().clone().set_requires_grad(true), p.role});
+    return out;
+  }
+};
+
+TEST(OptimizerConformance, LowersALeastSquaresLoss) {
+  for (const std::string& name : optimizers()) {
+    SCOPED_TRACE(name);
+    Problem problem;
+    auto opt = golf::testing::make_plugin<golf::Optimizer>(name);
+    opt->attach(problem.params);
+    const double first = problem.loss_and_grad();
+    double last = first;
+    for (int64_t step = 0; step < 10; ++step) {
+      opt->step({step, 1.0, step / 10.0});
+      last = problem.loss_and_grad();
+      ASSERT_TRUE(std::isfinite(last)) << "step " << step;
+    }
+    EXPECT_LT(last, first * 0.999);
+    for (const Param& p : problem.params) EXPECT_TRUE(p.tensor.requires_grad()) << p.name << " lost requires_grad";
+  }
+}
+
+TEST(OptimizerConformance, ZeroLrScaleLeavesParamsUnchanged) {
+  for (const std::string& name : optimizers()) {
+    SCOPED_TRACE(name);
+    Problem problem;
+    auto opt = golf::testing::make_plugin<golf::Optimizer>(name);
+    opt->attach(problem.params);
+    std::vector<Param> before = problem.copy();
+    for (int64_t step = 0; step < 3; ++step) {
+      problem.loss_and_grad();
+      opt->step({step, 0.0, 1.0});
+    }
+    for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(at::equal(problem.params[i].tensor, before[i].tensor)) << before[i].name;
+  }
+}
+
+// Stepping after save/load onto a copy of the weights equals stepping straight on.
+TEST(OptimizerConformance, SaveLoadResumesExactly) {
+  for (const std::string& name : optimizers()) {
+    SCOPED_TRACE(name);
+    Problem problem;
+    auto opt = golf::testing::make_plugin<golf::Optimizer>(name);
+    opt->attach(problem.params);
+    for (int64_t step = 0; step < 3; ++step) {
+      problem.loss_and_grad();
+      opt->step({step, 1.0, 0.0});
+    }
+    golf::StateDict state;
+    opt->save_state(state);
+    Problem resumed;
+    resumed.params = problem.copy();
+    auto fresh = golf::testing::make_plugin<golf::Optimizer>(name);
+    fresh->attach(resumed.params);
+    fresh->load_state(state);
+    for (int64_t step = 3; step < 6; ++step) {
+      problem.loss_and_grad();
+      resumed.loss_and_grad();
+      opt->step({step, 0.7, 0.0});
+      fresh->step({step, 0.7, 0.0});
+    }
+    for (size_t i = 0; i < problem.params.size(); ++i) {
+      EXPECT_TRUE(at::equal(problem.params[i].tensor, resumed.params[i].tensor)) << problem.params[i].name;
+    }
+  }
+}
+
+}  // namespace

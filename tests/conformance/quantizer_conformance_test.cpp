@@ -1,0 +1,89 @@
+// tests/conformance/quantizer_conformance_test.cpp: what every quantizer plugin must do to a model's parameters.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "golf/golf.h"
+#include "plugin_fixture.h"
+
+namespace {
+
+using golf::Param;
+using golf::ParamRole;
+
+std::vector<std::string> quantizers() {
+  std::vector<std::string> names = golf::testing::builtin_plugins(GOLF_KIND_QUANTIZER);
+  EXPECT_FALSE(names.empty()) << "no built-in quantizer found";
+  return names;
+}
+
+// A small model's worth of Gaussian weights: every role, large and small, fp32 and bf16, 1-D to 3-D.
+// Unit scale: schemes may floor their step (int8's is 1/127), which real small weights do feel.
+std::vector<Param> model_params() {
+  at::manual_seed(41);
+  auto p = [](const std::string& name, at::Tensor t, ParamRole role) { return Param{name, t.set_requires_grad(true), role}; };
+  return {p("tok_emb.weight", at::randn({1024, 128}).to(at::kBFloat16), ParamRole::kEmbedding),
+          p("blocks.0.attn.c_q.weight", at::randn({512, 256}), ParamRole::kMatrix),
+          p("blocks.0.mlp.proj.weight", at::randn({256, 512}) * 2, ParamRole::kMatrix),
+          p("blocks.0.attn.c_k.weight", at::randn({64, 256}), ParamRole::kMatrix),
+          p("blocks.0.attn_scale", at::randn({256}), ParamRole::kScalar),
+          p("blocks.0.resid_mix", at::randn({2, 256}), ParamRole::kScalar),
+          p("lm_head.weight", at::randn({1024, 128}), ParamRole::kHead),
+          p("stacked.weight", at::randn({4, 128, 256}), ParamRole::kMatrix)};
+}
+
+TEST(QuantizerConformance, RoundtripKeepsNamesShapesDtypesAndValues) {
+  for (const std::string& name : quantizers()) {
+    SCOPED_TRACE(name);
+    auto quantizer = golf::testing::make_plugin<golf::Quantizer>(name);
+    EXPECT_FALSE(quantizer->format().empty());
+    std::vector<Param> params = model_params();
+    std::vector<at::Tensor> before;
+    for (const Param& p : params) before.push_back(p.tensor.detach().clone());
+    std::vector<golf::QuantizedTensor> stored = quantizer->quantize(params);
+    ASSERT_EQ(stored.size(), params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      SCOPED_TRACE(params[i].name);
+      EXPECT_TRUE(at::equal(params[i].tensor, before[i])) << "quantize() modified the param";
+      const golf::QuantizedTensor& q = stored[i];
+      EXPECT_EQ(q.name, params[i].name);
+      EXPECT_EQ(q.shape, params[i].tensor.sizes().vec());
+      EXPECT_EQ(q.dtype, params[i].tensor.scalar_type());
+      EXPECT_FALSE(q.parts.empty());
+      for (const auto& [part, t] : q.parts) {
+        EXPECT_TRUE(t.defined() && t.device().is_cpu() && t.is_contiguous()) << "part " << part;
+      }
+      at::Tensor back = quantizer->dequantize(q);
+      EXPECT_EQ(back.sizes(), params[i].tensor.sizes());
+      EXPECT_EQ(back.scalar_type(), params[i].tensor.scalar_type());
+      EXPECT_TRUE(back.device().is_cpu());
+      at::Tensor b = back.to(at::kFloat), w = before[i].to(at::kFloat);
+      EXPECT_TRUE(at::isfinite(b).all().item<bool>());
+      EXPECT_LT(((b - w).norm() / w.norm()).item<double>(), 0.1);
+    }
+  }
+}
+
+TEST(QuantizerConformance, DamagedEntriesThrow) {
+  for (const std::string& name : quantizers()) {
+    SCOPED_TRACE(name);
+    auto quantizer = golf::testing::make_plugin<golf::Quantizer>(name);
+    for (golf::QuantizedTensor q : quantizer->quantize(model_params())) {
+      SCOPED_TRACE(q.name);
+      golf::QuantizedTensor no_parts = q;
+      no_parts.parts.clear();
+      EXPECT_THROW(quantizer->dequantize(no_parts), std::runtime_error);
+      golf::QuantizedTensor reshaped = q;
+      reshaped.shape.push_back(3);
+      EXPECT_THROW(quantizer->dequantize(reshaped), std::runtime_error);
+      golf::QuantizedTensor unknown = q;
+      unknown.scheme = "no-such-scheme";
+      EXPECT_THROW(quantizer->dequantize(unknown), std::runtime_error);
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,65 @@
+// tests/support/plugin_fixture.h: makes real plugin instances from the build tree for tests.
+//
+// Plugins are loaded from the built .so files through the host's own registry and configured from
+// a TOML snippet through the host's own config code, so a test exercises exactly what a run does.
+#ifndef GOLF_TESTS_PLUGIN_FIXTURE_H_
+#define GOLF_TESTS_PLUGIN_FIXTURE_H_
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "golf/golf.h"
+
+namespace golf::testing {
+
+// A stage instance plus the host context it borrows; the stage is destroyed first.
+template <class Kind>
+class Instance {
+ public:
+  Instance(std::shared_ptr<PluginContext> context, std::unique_ptr<Kind> stage)
+      : context_(std::move(context)), stage_(std::move(stage)) {}
+  Kind* operator->() const { return stage_.get(); }
+  Kind& operator*() const { return *stage_; }
+  Kind* get() const { return stage_.get(); }
+  PluginContext& context() const { return *context_; }
+
+ private:
+  std::shared_ptr<PluginContext> context_;
+  std::unique_ptr<Kind> stage_;
+};
+
+// Type-erased maker behind make_plugin. Throws golf::ConfigError on a bad snippet, std::runtime_error
+// when `name` is not a built-in plugin of `kind`.
+std::pair<std::shared_ptr<PluginContext>, void*> make_plugin_raw(golf_kind kind, const std::string& name,
+                                                                 const std::string& toml);
+
+// Loads built-in plugin `name` of Kind's kind, configured by `toml` (the body of its table, e.g.
+// "lr = 0.1"). Run info: device cpu, float32 compute, seed 1337, rank 0 of 1, no time budget, and a
+// fresh run directory under the test's temp dir.
+template <class Kind>
+Instance<Kind> make_plugin(const std::string& name, const std::string& toml = "") {
+  auto [context, raw] = make_plugin_raw(Kind::kKind, name, toml);
+  return Instance<Kind>(std::move(context), std::unique_ptr<Kind>(static_cast<Kind*>(raw)));
+}
+
+// Names of every built-in plugin of `kind`, for conformance tests that every plugin of a kind passes.
+std::vector<std::string> builtin_plugins(golf_kind kind);
+
+// Absolute path of ../shared/data/<sub> (or $GOLF_SHARED_DIR/data/<sub>); "" when absent.
+std::string shared_data(const std::string& sub);
+
+}  // namespace golf::testing
+
+// Skips the current test with a visible message when ../shared/data/<sub> is absent (a user's
+// machine has no ../shared); otherwise declares `std::string var` holding its path.
+#define GOLF_REQUIRE_SHARED_DATA(var, sub)                                                   \
+  std::string var = ::golf::testing::shared_data(sub);                                       \
+  if (var.empty()) {                                                                         \
+    GTEST_SKIP() << "SKIPPED: ../shared/data/" << (sub)                                      \
+                 << " is absent (set GOLF_SHARED_DIR to run this test)";                     \
+  }
+
+#endif  // GOLF_TESTS_PLUGIN_FIXTURE_H_
