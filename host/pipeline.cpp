@@ -146,6 +146,7 @@ const Schema& run_schema() {
                         keys({{"name", GOLF_TYPE_STRING, "\"run\"", "run name; the run directory is runs/<name>-<time>"},
                               {"seed", GOLF_TYPE_INT, "1337", "seed for initialisation and data order"},
                               {"device", GOLF_TYPE_STRING, "\"cpu\"", "\"cpu\" or \"cuda\""},
+                              {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads; 0 = LibTorch's default"},
                               {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
                               {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "evaluation wallclock budget (warned when exceeded); 0 = none"},
                               {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this"},

@@ -3,6 +3,7 @@
 #include "run.h"
 
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <glob.h>
 
 #include <cmath>
@@ -194,7 +195,13 @@ int Run::go() {
   try {
     state_.seed_ = p_.run->get_int("seed");
     setup_device();
+    int64_t threads = p_.run->get_int("threads");
+    if (threads < 0) p_.run->fail("threads", "must be 0 (LibTorch's default) or positive");
+    // Not "every core" by default: with OpenBLAS running its own threads, more OpenMP threads made a
+    // 2-core CPU run 2x slower (docs/performance.md).
+    if (threads > 0) at::set_num_threads(int(threads));
     write_provenance(log_, p_, state_.device_.str(), state_.seed_);
+    log_.file_only("cpu threads " + std::to_string(at::get_num_threads()));
     log_.info("run directory " + dir_);
     at::manual_seed(state_.seed_);
     TrainOptions topt = TrainOptions::from(*p_.train, *p_.run, state_.world_size_);
@@ -255,7 +262,6 @@ int Run::go() {
       TrainParts parts{*model_, *optimizer_, averaging_.get(), qat_.get(), loader, params};
       install_sigint_handler();
       TrainResult tr = train(parts, topt, state_, log_, metrics_, [&](int64_t step) {
-        if (step == 0 && topt.val_every == 0) return;
         EvalResult r = eval("step " + std::to_string(step));
         metrics_.write(step, {{"val_loss", r.val_loss}, {"val_bpb", r.val_bpb}});
       });

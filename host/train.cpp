@@ -153,7 +153,8 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
   for (;;) {
     double now = elapsed + seconds_since(t0);
     bool done = step >= o.iterations || (o.budget_seconds > 0 && now >= o.budget_seconds) || g_stop;
-    bool validating = (o.val_every > 0 && step % o.val_every == 0) || (done && !g_stop);
+    // The curve's points; without val_every the run's pre-quantization evaluation is the last point.
+    bool validating = o.val_every > 0 && (step % o.val_every == 0 || done) && !g_stop;
     if (validating || done) {  // close the clock's segment; validation time is not training time
       sync(run.device_);
       elapsed += seconds_since(t0);

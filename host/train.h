@@ -54,8 +54,8 @@ struct TrainResult {
 std::atomic<bool>& stop_requested();
 void install_sigint_handler();
 
-// Trains until iterations, the budget or SIGINT. `validate(step)` runs with the clock paused (every
-// val_every steps and at the end). Throws std::runtime_error on a non-finite loss, naming the step.
+// Trains until iterations, the budget or SIGINT. `validate(step)` runs with the clock paused, at step
+// 0, every val_every steps and at the end (never when val_every is 0). Throws std::runtime_error on a non-finite loss, naming the step.
 TrainResult train(TrainParts& parts, const TrainOptions& o, RunState& run, RunLog& log, MetricsSink& metrics,
                   const std::function<void(int64_t)>& validate);
 

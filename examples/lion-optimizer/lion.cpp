@@ -1,0 +1,65 @@
+// lion.cpp: the Lion optimizer (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms") as a golf plugin.
+#include <golf/golf.h>
+
+#include <vector>
+
+namespace {
+
+class Lion final : public golf::Optimizer {
+ public:
+  explicit Lion(golf::PluginContext& ctx) : ctx_(ctx) {
+    const golf::Config& c = ctx.config();
+    lr_ = c.get_float("lr");
+    beta1_ = c.get_float("beta1");
+    beta2_ = c.get_float("beta2");
+    weight_decay_ = c.get_float("weight_decay");
+    if (lr_ <= 0) c.fail("lr", "must be positive");
+    if (beta1_ < 0 || beta1_ >= 1) c.fail("beta1", "must be in [0, 1)");
+    if (beta2_ < 0 || beta2_ >= 1) c.fail("beta2", "must be in [0, 1)");
+  }
+
+  void attach(const std::vector<golf::Param>& params) override {
+    params_ = params;
+    for (const auto& p : params_) momentum_.push_back(at::zeros_like(p.tensor));
+  }
+
+  // update = sign(b1*m + (1-b1)*g); m = b2*m + (1-b2)*g; p -= lr*(update + wd*p)
+  void step(const golf::StepInfo& info) override {
+    at::NoGradGuard no_grad;
+    const double lr = lr_ * info.lr_scale;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      at::Tensor p = params_[i].tensor;
+      if (!p.grad().defined()) continue;
+      at::Tensor g = p.grad();
+      at::Tensor update = (momentum_[i] * beta1_ + g * (1 - beta1_)).sign_();
+      if (weight_decay_ > 0) p.mul_(1 - lr * weight_decay_);
+      p.add_(update, -lr);
+      momentum_[i].mul_(beta2_).add_(g, 1 - beta2_);
+    }
+  }
+
+  void save_state(golf::StateDict& out) const override {
+    for (size_t i = 0; i < params_.size(); ++i) out["momentum." + params_[i].name] = momentum_[i].clone();
+  }
+
+  void load_state(const golf::StateDict& in) override {
+    for (size_t i = 0; i < params_.size(); ++i) momentum_[i].copy_(in.at("momentum." + params_[i].name));
+  }
+
+ private:
+  golf::PluginContext& ctx_;
+  double lr_, beta1_, beta2_, weight_decay_;
+  std::vector<golf::Param> params_;
+  std::vector<at::Tensor> momentum_;
+};
+
+const golf_config_key kLionConfig[] = {
+    {"lr", GOLF_TYPE_FLOAT, "3e-4", "learning rate (about 3-10x smaller than AdamW's)"},
+    {"beta1", GOLF_TYPE_FLOAT, "0.9", "interpolation for the update direction"},
+    {"beta2", GOLF_TYPE_FLOAT, "0.99", "momentum decay"},
+    {"weight_decay", GOLF_TYPE_FLOAT, "0.0", "decoupled weight decay"},
+};
+
+}  // namespace
+
+GOLF_PLUGINS(golf::plugin<Lion>("lion", "1.0.0", "Lion: sign of interpolated momentum, for every parameter", kLionConfig))
