@@ -10,12 +10,10 @@ class Lion final : public golf::Optimizer {
   explicit Lion(golf::PluginContext& ctx) : ctx_(ctx) {
     const golf::Config& c = ctx.config();
     lr_ = c.get_float("lr");
-    beta1_ = c.get_float("beta1");
-    beta2_ = c.get_float("beta2");
-    weight_decay_ = c.get_float("weight_decay");
-    if (lr_ <= 0) c.fail("lr", "must be positive");
-    if (beta1_ < 0 || beta1_ >= 1) c.fail("beta1", "must be in [0, 1)");
-    if (beta2_ < 0 || beta2_ >= 1) c.fail("beta2", "must be in [0, 1)");
+    if (lr_ <= 0) c.fail("lr", "must be positive");  // -> "file.toml:12: [optimizer] lr: must be positive"
+    beta1_ = golf::get_unit_interval(c, "beta1");    // the SDK's common range checks
+    beta2_ = golf::get_unit_interval(c, "beta2");
+    weight_decay_ = golf::get_nonnegative(c, "weight_decay");
   }
 
   void attach(const std::vector<golf::Param>& params) override {

@@ -18,21 +18,9 @@ struct AdamwOptions {
   double lr, beta1, beta2, eps, weight_decay;
 };
 
-double read_nonnegative(const golf::Config& c, const std::string& key) {
-  double v = c.get_float(key);
-  if (!(v >= 0) || !std::isfinite(v)) c.fail(key, "must be a finite number >= 0");
-  return v;
-}
-
-double read_unit(const golf::Config& c, const std::string& key) {
-  double v = c.get_float(key);
-  if (!(v >= 0 && v < 1)) c.fail(key, "must be in [0, 1)");
-  return v;
-}
-
 AdamwOptions read_options(const golf::Config& c) {
-  return {read_nonnegative(c, "lr"), read_unit(c, "beta1"), read_unit(c, "beta2"), read_nonnegative(c, "eps"),
-          read_nonnegative(c, "weight_decay")};
+  return {golf::get_nonnegative(c, "lr"), golf::get_unit_interval(c, "beta1"), golf::get_unit_interval(c, "beta2"), golf::get_nonnegative(c, "eps"),
+          golf::get_nonnegative(c, "weight_decay")};
 }
 
 class Adamw final : public golf::Optimizer {

@@ -32,36 +32,24 @@ struct MuonOptions {
   at::ScalarType ns_dtype;
 };
 
-double read_nonnegative(const golf::Config& c, const std::string& key) {
-  double v = c.get_float(key);
-  if (!(v >= 0) || !std::isfinite(v)) c.fail(key, "must be a finite number >= 0");
-  return v;
-}
-
-double read_unit(const golf::Config& c, const std::string& key) {
-  double v = c.get_float(key);
-  if (!(v >= 0 && v < 1)) c.fail(key, "must be in [0, 1)");
-  return v;
-}
-
 MuonOptions read_options(const golf::Config& c) {
   MuonOptions o;
-  o.matrix_lr = read_nonnegative(c, "matrix_lr");
-  o.scalar_lr = read_nonnegative(c, "scalar_lr");
-  o.tied_embed_lr = read_nonnegative(c, "tied_embed_lr");
-  o.embed_lr = read_nonnegative(c, "embed_lr");
-  o.head_lr = read_nonnegative(c, "head_lr");
-  o.momentum = read_unit(c, "momentum");
-  o.momentum_warmup_start = read_unit(c, "momentum_warmup_start");
+  o.matrix_lr = golf::get_nonnegative(c, "matrix_lr");
+  o.scalar_lr = golf::get_nonnegative(c, "scalar_lr");
+  o.tied_embed_lr = golf::get_nonnegative(c, "tied_embed_lr");
+  o.embed_lr = golf::get_nonnegative(c, "embed_lr");
+  o.head_lr = golf::get_nonnegative(c, "head_lr");
+  o.momentum = golf::get_unit_interval(c, "momentum");
+  o.momentum_warmup_start = golf::get_unit_interval(c, "momentum_warmup_start");
   o.momentum_warmup_steps = c.get_int("momentum_warmup_steps");
   if (o.momentum_warmup_steps < 0) c.fail("momentum_warmup_steps", "must be >= 0");
   o.backend_steps = c.get_int("backend_steps");
   if (o.backend_steps < 0 || o.backend_steps > 100) c.fail("backend_steps", "must be in [0, 100]");
   o.nesterov = c.get_bool("nesterov");
-  o.beta1 = read_unit(c, "beta1");
-  o.beta2 = read_unit(c, "beta2");
-  o.eps = read_nonnegative(c, "eps");
-  o.weight_decay = read_nonnegative(c, "weight_decay");
+  o.beta1 = golf::get_unit_interval(c, "beta1");
+  o.beta2 = golf::get_unit_interval(c, "beta2");
+  o.eps = golf::get_nonnegative(c, "eps");
+  o.weight_decay = golf::get_nonnegative(c, "weight_decay");
   const std::string dtype = c.get_string("newton_schulz_dtype");
   if (dtype == "bfloat16") {
     o.ns_dtype = at::kBFloat16;

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,19 @@ class Config {
   // Rejects the value of `key` (e.g. out of range): throws ConfigError with file, line and key.
   [[noreturn]] virtual void fail(const std::string& key, const std::string& why) const = 0;
 };
+
+// Common range checks for a plugin's constructor; each reads a float key and rejects a bad value
+// with Config::fail, naming file, line and key.
+inline double get_nonnegative(const Config& c, const std::string& key) {
+  double v = c.get_float(key);
+  if (!(v >= 0) || !std::isfinite(v)) c.fail(key, "must be a finite number >= 0");
+  return v;
+}
+inline double get_unit_interval(const Config& c, const std::string& key) {  // [0, 1)
+  double v = c.get_float(key);
+  if (!(v >= 0 && v < 1)) c.fail(key, "must be in [0, 1)");
+  return v;
+}
 
 class Logger {
  public:
