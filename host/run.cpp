@@ -130,7 +130,7 @@ void Run::setup_device() {
   if (device == "cpu") return;
   if (device.rfind("cuda", 0) != 0) p_.run->fail("device", "must be \"cpu\", \"cuda\" or \"cuda:N\"");
   if (!GOLF_BUILD_CUDA)
-    p_.run->fail("device", "this golf-host was built against a CPU-only LibTorch; build golf with a CUDA LibTorch (docs/gpu.md)");
+    p_.run->fail("device", "this golf-host was built against a CPU-only LibTorch; rebuild golf against a CUDA-enabled LibTorch");
   if (!at::hasCUDA()) p_.run->fail("device", "no CUDA GPU is visible on this machine");
   try {
     state_.device_ = at::Device(device);

@@ -196,6 +196,7 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
                    o.budget_seconds > 0 ? human(o.budget_seconds).c_str() : "-", human(std::max(eta, 0.0)).c_str());
     }
   }
+  if (tty) std::cerr << "\n";  // end the progress line
   r.steps = step;
   r.seconds = elapsed;
   run.elapsed_ = elapsed;

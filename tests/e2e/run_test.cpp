@@ -14,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "plugin_fixture.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -215,6 +216,31 @@ TEST(EndToEndTest, CommandLineTools) {
   Result v = host("validate " + tiny_pipeline(dir));
   EXPECT_EQ(v.code, 0) << v.output;
   EXPECT_NE(v.output.find("matrix"), std::string::npos) << v.output;
+}
+
+TEST(EndToEndTest, DataExportAndStatsWithTheOfficialTokenizer) {
+  GOLF_REQUIRE_SHARED_DATA(fineweb, "fineweb_sample");
+  testing::TempDir dir;
+  std::string model = fineweb + "/fineweb_1024_bpe.model";
+  Result e = host("data export --input " + fineweb + "/verify_docs.jsonl --tokenizer " + model + " --output " +
+                  (dir / "out") + " --val-docs 10");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("10 validation documents"), std::string::npos) << e.output;
+  EXPECT_NE(e.output.find("190 training documents"), std::string::npos) << e.output;
+  Result st = host("data stats " + (dir / "out/fineweb_val_000000.bin") + " --tokenizer " + model);
+  ASSERT_EQ(st.code, 0) << st.output;
+  EXPECT_NE(st.output.find("documents        10 (BOS tokens)"), std::string::npos) << st.output;
+  // Tokens in the shard, read independently from its header.
+  std::ifstream in(dir / "out/fineweb_val_000000.bin", std::ios::binary);
+  int32_t header[3];
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  EXPECT_NE(st.output.find("tokens           " + std::to_string(header[2]) + "\n"), std::string::npos) << st.output;
+
+  dir.write("bad/a.txt", std::string("ok \xFF", 4));
+  Result bad = host("data export --input " + (dir / "bad") + " --tokenizer " + model + " --output " + (dir / "x") +
+                    " --val-docs 1");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("a.txt: invalid UTF-8 at byte offset 3"), std::string::npos) << bad.output;
 }
 
 }  // namespace
