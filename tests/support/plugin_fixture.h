@@ -45,6 +45,17 @@ Instance<Kind> make_plugin(const std::string& name, const std::string& toml = ""
   return Instance<Kind>(std::move(context), std::unique_ptr<Kind>(static_cast<Kind*>(raw)));
 }
 
+// Expects constructing plugin `name` with `toml` to fail with an error naming `key`.
+template <class Kind>
+void expect_rejected(const std::string& name, const std::string& toml, const std::string& key) {
+  try {
+    make_plugin<Kind>(name, toml);
+    ADD_FAILURE() << name << " accepted: " << toml;
+  } catch (const std::runtime_error& e) {  // golf::ConfigError is one
+    EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+  }
+}
+
 // Names of every built-in plugin of `kind`, for conformance tests that every plugin of a kind passes.
 std::vector<std::string> builtin_plugins(golf_kind kind);
 
