@@ -55,7 +55,7 @@ double step_once(TrainParts& p, const TrainOptions& o, const RunState& run, cons
   const int64_t local = o.batch_tokens / run.world_size_;
   const int64_t micro = o.micro_batch_tokens > 0 ? o.micro_batch_tokens : local;
   const int64_t n_micro = local / micro;
-  double loss_sum = 0;
+  at::Tensor loss_sum;  // stays on the device: one read per step, not one sync per micro-batch
   for (int64_t m = 0; m < n_micro; ++m) {
     auto [x, y] = p.loader.next(micro, o.seq_len);
     x = x.to(run.device_), y = y.to(run.device_);
@@ -63,9 +63,10 @@ double step_once(TrainParts& p, const TrainOptions& o, const RunState& run, cons
     at::Tensor loss = p.model.forward(x, y).mean();
     (loss / double(n_micro)).backward();
     if (p.qat) p.qat->after_backward(info);
-    loss_sum += loss.item<double>();
+    at::Tensor detached = loss.detach().to(at::kDouble);
+    loss_sum = loss_sum.defined() ? loss_sum + detached : detached;
   }
-  double loss = loss_sum / n_micro;
+  double loss = loss_sum.item<double>() / n_micro;
   if (!std::isfinite(loss))
     throw std::runtime_error("training loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
                              std::to_string(info.step) + "; stopping (lower the learning rates or check the data)");
