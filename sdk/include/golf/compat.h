@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include <limits>
+#include <optional>
 #include <tuple>
 
 #define GOLF_TORCH_AT_LEAST(major, minor) \
@@ -13,17 +14,20 @@
 
 namespace golf::compat {
 
-// RMSNorm over the last dimension without a weight, eps = the dtype's machine epsilon (what
-// F.rms_norm uses when eps is None).
+// RMSNorm over the last dimension without a weight, as F.rms_norm(x, (x.size(-1),)) with eps=None:
+// 16-bit inputs are computed in float32 with eps = float32's machine epsilon and cast back; float32
+// and float64 use their own epsilon. (16-bit sums and a bf16 epsilon of 2^-7 would shrink normalised
+// activations by several percent.)
 inline at::Tensor rms_norm(const at::Tensor& x) {
 #if GOLF_TORCH_AT_LEAST(2, 4)
   return at::rms_norm(x, {x.size(-1)});
 #else
-  double eps = x.scalar_type() == at::kBFloat16 ? 0.0078125
-               : x.scalar_type() == at::kHalf   ? 0.0009765625
-               : x.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
-                                                : std::numeric_limits<float>::epsilon();
-  return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  const bool half = x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf;
+  const at::Tensor xf = half ? x.to(at::kFloat) : x;
+  const double eps = xf.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
+                                                     : double(std::numeric_limits<float>::epsilon());
+  const at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return half ? y.to(x.scalar_type()) : y;
 #endif
 }
 
@@ -31,6 +35,11 @@ inline at::Tensor rms_norm(const at::Tensor& x) {
 // query head h reads kv head h / (H / Hkv). Scale 1/sqrt(D). Returns [B, H, T, D].
 inline at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const int64_t group = q.size(1) / k.size(1);
+#if GOLF_TORCH_AT_LEAST(2, 5)
+  // enable_gqa reads the shared kv heads in place instead of materialising H / Hkv copies.
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true,
+                                          /*scale=*/std::nullopt, /*enable_gqa=*/group > 1);
+#else
   at::Tensor kk = group == 1 ? k : k.repeat_interleave(group, 1);
   at::Tensor vv = group == 1 ? v : v.repeat_interleave(group, 1);
 #if GOLF_TORCH_AT_LEAST(2, 0)
@@ -39,6 +48,7 @@ inline at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k,
   // 1.13 has SDPA's private forerunner: the same result, fewer full-size temporaries than spelling it out.
   return std::get<0>(at::_scaled_dot_product_attention(q, kk, vv, /*attn_mask=*/{}, /*dropout_p=*/0.0,
                                                        /*need_attn_weights=*/false, /*is_causal=*/true));
+#endif
 #endif
 }
 

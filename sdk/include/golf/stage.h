@@ -3,6 +3,7 @@
 #define GOLF_STAGE_H_
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard, which ATen.h stopped including in 2.x
 
 #include <map>
 #include <string>
