@@ -146,6 +146,8 @@ const Schema& run_schema() {
                         keys({{"name", GOLF_TYPE_STRING, "\"run\"", "run name; the run directory is runs/<name>-<time>"},
                               {"seed", GOLF_TYPE_INT, "1337", "seed for initialisation and data order"},
                               {"device", GOLF_TYPE_STRING, "\"cpu\"", "\"cpu\" or \"cuda\""},
+                              {"dtype", GOLF_TYPE_STRING, "\"auto\"",
+                               "compute dtype: \"auto\" (bfloat16 on cuda, float32 on cpu), \"float32\" or \"bfloat16\""},
                               {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads; 0 = LibTorch's default"},
                               {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
                               {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "evaluation wallclock budget (warned when exceeded); 0 = none"},

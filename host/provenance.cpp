@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "device.h"
 #include "golf_build_info.h"
 
 #if GOLF_HAVE_CRYPTO
@@ -62,6 +63,7 @@ void write_provenance(RunLog& log, const Pipeline& p, const std::string& device,
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
   log.file_only("golf " + golf_version() + " commit " + golf_commit() + " (" + describe(host_fingerprint()) + ")");
+  log.file_only(torch_summary());
   log.file_only("started " + std::string(date));
   log.file_only("pipeline " + fs::absolute(p.file).string() + " (resolved copy: pipeline.toml)");
   log.file_only("device " + device + " seed " + std::to_string(seed));

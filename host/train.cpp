@@ -1,6 +1,8 @@
 // host/train.cpp: the training loop.
 #include "train.h"
 
+#include "device.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -16,10 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Synchronise the device before reading the clock, so queued GPU work is counted where it belongs.
-void sync(const at::Device& device) {
-  if (device.is_cuda()) at::empty({1}, at::TensorOptions().device(device)).cpu();
-}
 
 struct Snapshot {
   std::vector<at::Tensor> weights;
@@ -149,7 +147,7 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
   TrainResult r;
   double elapsed = 0;
   int64_t step = 0;
-  sync(run.device_);
+  synchronize(run.device_);
   auto t0 = Clock::now();
   for (;;) {
     double now = elapsed + seconds_since(t0);
@@ -157,7 +155,7 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
     // The curve's points; without val_every the run's pre-quantization evaluation is the last point.
     bool validating = o.val_every > 0 && (step % o.val_every == 0 || done) && !g_stop;
     if (validating || done) {  // close the clock's segment; validation time is not training time
-      sync(run.device_);
+      synchronize(run.device_);
       elapsed += seconds_since(t0);
       now = elapsed;
       t0 = Clock::now();
@@ -178,7 +176,7 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
         std::max(double(step) / o.iterations, o.budget_seconds > 0 ? now / o.budget_seconds : 0.0);
     r.last_loss = step_once(p, o, run, info);
     ++step;
-    sync(run.device_);
+    synchronize(run.device_);
     double t = elapsed + seconds_since(t0);
     run.elapsed_ = t;
     double tok_s = double(step) * o.batch_tokens / std::max(t, 1e-9);
