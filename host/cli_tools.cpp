@@ -8,6 +8,7 @@
 
 #include "context.h"
 #include "corpus.h"
+#include "device.h"
 #include "evaluate.h"
 #include "golf/golf.h"
 #include "pipeline.h"
@@ -15,20 +16,6 @@
 
 namespace golf::host {
 namespace {
-
-// Services for a stage made outside a run (validate, data tools).
-struct Standalone {
-  RunLog log;
-  MetricsSink metrics;
-  RunState run;
-  std::vector<std::unique_ptr<StageContext>> contexts;
-
-  template <class Kind>
-  std::unique_ptr<Kind> make(const std::string& table, const PluginEntry& plugin, TableConfig config) {
-    contexts.push_back(std::make_unique<StageContext>(table, std::move(config), log, metrics, run));
-    return std::unique_ptr<Kind>(static_cast<Kind*>(create_stage(plugin, *contexts.back())));
-  }
-};
 
 std::unique_ptr<Tokenizer> load_tokenizer(Registry& registry, Standalone& s, const std::string& model) {
   const PluginEntry* plugin = registry.find("sentencepiece");
@@ -80,6 +67,8 @@ int validate_command(const std::string& file, const std::vector<std::string>& ov
     Standalone s;
     s.log.set_quiet(true);
     s.run.seed_ = p.run->get_int("seed");
+    ComputeDevice device = compute_device(*p.run);  // this build and machine can run it
+    s.run.dtype_ = device.dtype;
     const StageSpec* arch = p.stage("architecture");
     for (const auto& st : p.stages) {  // construction checks each plugin's values (ranges, combinations)
       void* made = create_stage(*st.plugin, *s.contexts.emplace_back(std::make_unique<StageContext>(
@@ -148,7 +137,8 @@ int plugin_command(const std::string& name, const std::vector<std::string>& plug
 }
 
 int data_export_command(const std::string& input, const std::string& tokenizer_model, const std::string& output,
-                        int64_t val_docs, const std::string& val_list, const std::vector<std::string>& plugin_dirs) {
+                        const std::string& name, int64_t val_docs, const std::string& val_list,
+                        const std::vector<std::string>& plugin_dirs) {
   try {
     Registry registry = scanned(plugin_dirs);
     Standalone s;
@@ -162,7 +152,7 @@ int data_export_command(const std::string& input, const std::string& tokenizer_m
     }
     std::vector<Document> docs = read_corpus(input), train, val;
     split_corpus(docs, val_docs, names, train, val);
-    ExportStats st = export_shards(*tok, train, val, output);
+    ExportStats st = export_shards(*tok, train, val, output, name.empty() ? dataset_name(input) : name);
     std::printf("%s: %lld validation documents (%lld tokens, %zu shards), %lld training documents (%lld tokens, %zu shards)\n",
                 output.c_str(), (long long)st.val_docs, (long long)st.val_tokens, st.val_files.size(),
                 (long long)st.train_docs, (long long)st.train_tokens, st.train_files.size());

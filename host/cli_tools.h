@@ -12,8 +12,10 @@ int validate_command(const std::string& pipeline, const std::vector<std::string>
                      const std::vector<std::string>& plugin_dirs);
 int plugins_command(const std::vector<std::string>& plugin_dirs);
 int plugin_command(const std::string& name, const std::vector<std::string>& plugin_dirs);
+// Shards are named NAME_val_*.bin / NAME_train_*.bin; an empty `name` takes the input's dataset_name().
 int data_export_command(const std::string& input, const std::string& tokenizer_model, const std::string& output,
-                        int64_t val_docs, const std::string& val_list, const std::vector<std::string>& plugin_dirs);
+                        const std::string& name, int64_t val_docs, const std::string& val_list,
+                        const std::vector<std::string>& plugin_dirs);
 int data_stats_command(const std::vector<std::string>& shards, const std::string& tokenizer_model,
                        const std::vector<std::string>& plugin_dirs);
 

@@ -87,6 +87,17 @@ class StageContext final : public PluginContext {
   RunState& run_;
 };
 
+// The services for stages made outside a run (validate, the data tools, export/import/score).
+struct Standalone {
+  RunLog log;
+  MetricsSink metrics;
+  RunState run;
+  std::vector<std::unique_ptr<StageContext>> contexts;
+
+  template <class Kind>
+  std::unique_ptr<Kind> make(const std::string& table, const PluginEntry& plugin, TableConfig config);
+};
+
 // Schema of a plugin as its descriptor declares it.
 Schema plugin_schema(const std::string& table, const PluginEntry& plugin);
 
@@ -109,6 +120,12 @@ auto at_stage(const std::string& stage, const std::string& plugin, const std::st
   } catch (...) {
     throw std::runtime_error("[" + stage + "] (plugin " + plugin + ") " + what + ": unknown exception");
   }
+}
+
+template <class Kind>
+std::unique_ptr<Kind> Standalone::make(const std::string& table, const PluginEntry& plugin, TableConfig config) {
+  contexts.push_back(std::make_unique<StageContext>(table, std::move(config), log, metrics, run));
+  return std::unique_ptr<Kind>(static_cast<Kind*>(create_stage(plugin, *contexts.back())));
 }
 
 }  // namespace golf::host

@@ -6,10 +6,14 @@
 #include <boost/property_tree/ptree.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "json.h"
+#include "provenance.h"
 #include "shard.h"
 
 namespace fs = std::filesystem;
@@ -116,8 +120,17 @@ void split_corpus(const std::vector<Document>& docs, int64_t val_docs, const std
   if (train.empty() || val.empty()) throw std::runtime_error("the train/validation split leaves one side empty");
 }
 
+std::string dataset_name(const std::string& corpus_path) {
+  fs::path p = fs::path(corpus_path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::string name;
+  for (char c : p.stem().string())
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') name += c;
+  return name.empty() ? "corpus" : name;
+}
+
 ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document>& train,
-                          const std::vector<Document>& val, const std::string& dir) {
+                          const std::vector<Document>& val, const std::string& dir, const std::string& name) {
   if (tokenizer.vocab_size() > 65536)
     throw std::runtime_error("tokenizer vocabulary " + std::to_string(tokenizer.vocab_size()) +
                              " does not fit the uint16 shard format");
@@ -127,9 +140,9 @@ ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document
                          std::vector<std::string>& files) {
     std::vector<uint16_t> buffer;
     auto flush = [&] {
-      char name[64];
-      std::snprintf(name, sizeof name, "fineweb_%s_%06zu.bin", split.c_str(), files.size());
-      files.push_back((fs::path(dir) / name).string());
+      char file[32];
+      std::snprintf(file, sizeof file, "_%s_%06zu.bin", split.c_str(), files.size());
+      files.push_back((fs::path(dir) / (name + file)).string());
       write_shard(files.back(), buffer);
       buffer.clear();
     };
@@ -148,7 +161,53 @@ ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document
   write_split(train, "train", stats.train_tokens, stats.train_files);
   stats.val_docs = val.size();
   stats.train_docs = train.size();
+  JsonObject record;
+  record.add("dataset", name);
+  record.add("tokenizer", fs::absolute(tokenizer.model_path()).string());
+  record.add("tokenizer_sha256", sha256_file(tokenizer.model_path()));
+  record.add("vocab_size", tokenizer.vocab_size());
+  record.add("val_docs", stats.val_docs);
+  record.add("val_tokens", stats.val_tokens);
+  record.add("train_docs", stats.train_docs);
+  record.add("train_tokens", stats.train_tokens);
+  std::ofstream(fs::path(dir) / "shards.json") << record.str() << "\n";
   return stats;
+}
+
+ExportStats prepare_corpus(const std::string& corpus, int64_t val_docs, Tokenizer& tokenizer, const std::string& work_dir,
+                           Logger& log) {
+  std::vector<Document> docs = read_corpus(corpus), train, val;
+  split_corpus(docs, val_docs, {}, train, val);
+  log.info("corpus " + corpus + ": " + std::to_string(train.size()) + " training and " + std::to_string(val.size()) +
+           " validation documents");
+  std::vector<std::string> train_docs;
+  for (auto& d : train) train_docs.push_back(d.text);
+  tokenizer.prepare(train_docs, (fs::path(work_dir) / "tokenizer").string());
+  ExportStats s = export_shards(tokenizer, train, val, (fs::path(work_dir) / "data").string(), dataset_name(corpus));
+  log.info("exported " + std::to_string(s.train_tokens) + " training and " + std::to_string(s.val_tokens) + " validation tokens");
+  return s;
+}
+
+void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokenizer& tokenizer) {
+  std::set<fs::path> dirs;
+  for (const auto& s : shards) dirs.insert(fs::absolute(s).parent_path());
+  std::string mine;
+  for (const auto& d : dirs) {
+    const fs::path record = d / "shards.json";
+    if (!fs::exists(record)) continue;
+    boost::property_tree::ptree t;
+    try {
+      boost::property_tree::read_json(record.string(), t);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(record.string() + ": unreadable shard record (" + e.what() + ")");
+    }
+    if (mine.empty()) mine = sha256_file(tokenizer.model_path());
+    const std::string theirs = t.get<std::string>("tokenizer_sha256", "");
+    if (theirs != mine)
+      throw std::runtime_error("the shards in " + d.string() + " were made with the tokenizer " +
+                               t.get<std::string>("tokenizer", "?") + " (sha256 " + theirs + "), not with " +
+                               tokenizer.model_path() + " (sha256 " + mine + "); score them with the tokenizer that made them");
+  }
 }
 
 }  // namespace golf::host

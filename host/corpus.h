@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "golf/context.h"
 #include "golf/tokenizer.h"
 
 namespace golf::host {
@@ -30,10 +31,27 @@ struct ExportStats {
   std::vector<std::string> train_files, val_files;
 };
 
-// Writes fineweb_train_%06d.bin and fineweb_val_%06d.bin into `dir` (created): each document is
-// BOS followed by its tokens, no EOS, documents concatenated, kShardTokens per shard.
+// The dataset name a corpus's shards are called by: the file or folder name without extension,
+// letters, digits, '-' and '_' kept ("data/sotu" -> "sotu", "docs.jsonl" -> "docs").
+std::string dataset_name(const std::string& corpus_path);
+
+// Writes NAME_val_%06d.bin and NAME_train_%06d.bin into `dir` (created): each document is BOS
+// followed by its tokens, no EOS, documents concatenated, kShardTokens per shard. Also writes
+// dir/shards.json, which records the tokenizer that made them (path and sha256) for later checks.
 ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document>& train,
-                          const std::vector<Document>& val, const std::string& dir);
+                          const std::vector<Document>& val, const std::string& dir, const std::string& name);
+
+// A pipeline's [data] corpus made ready: split (the first `val_docs` documents are validation), the
+// tokenizer prepared on the training split under work_dir/tokenizer, both splits exported to
+// work_dir/data under the corpus's dataset_name().
+ExportStats prepare_corpus(const std::string& corpus, int64_t val_docs, Tokenizer& tokenizer, const std::string& work_dir,
+                           Logger& log);
+
+// Checks that the shards were made with `tokenizer`: where a shard's folder has a shards.json, its
+// tokenizer sha256 must equal that of tokenizer.model_path(). Throws std::runtime_error naming the
+// shard folder and both tokenizers otherwise. Folders without shards.json (e.g. the reference's
+// FineWeb shards) are left to the token-id range check of count_bytes.
+void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokenizer& tokenizer);
 
 }  // namespace golf::host
 

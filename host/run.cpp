@@ -16,6 +16,7 @@
 #include "artifact.h"
 #include "context.h"
 #include "corpus.h"
+#include "device.h"
 #include "evaluate.h"
 #include "golf/golf.h"
 #include "json.h"
@@ -126,50 +127,37 @@ std::unique_ptr<Kind> Run::make(const std::string& table) {
 }
 
 void Run::setup_device() {
-  std::string device = p_.run->get_string("device");
-  if (device == "cpu") return;
-  if (device.rfind("cuda", 0) != 0) p_.run->fail("device", "must be \"cpu\", \"cuda\" or \"cuda:N\"");
-  if (!GOLF_BUILD_CUDA)
-    p_.run->fail("device", "this golf-host was built against a CPU-only LibTorch; rebuild golf against a CUDA-enabled LibTorch");
-  if (!at::hasCUDA()) p_.run->fail("device", "no CUDA GPU is visible on this machine");
-  try {
-    state_.device_ = at::Device(device);
-  } catch (const std::exception&) {
-    p_.run->fail("device", "not a device name: " + device);
-  }
-  state_.dtype_ = at::kBFloat16;
+  ComputeDevice d = compute_device(*p_.run);
+  state_.device_ = d.device;
+  state_.dtype_ = d.dtype;
+  log_.info("device " + d.description + ", compute dtype " + std::string(c10::toString(d.dtype)));
 }
 
 void Run::prepare_data() {
   const TableConfig& data = *p_.data;
   std::string corpus = data.get_string("corpus");
   std::string reuse_data = o_.reuse_training.empty() ? "" : (fs::path(o_.reuse_training) / "data").string();
-  std::vector<std::string> train_docs;
   if (!corpus.empty() && reuse_data.empty()) {
     if (data.is_set("train_shards") || data.is_set("val_shards")) data.fail("corpus", "give either corpus or shard globs, not both");
-    std::vector<Document> docs = read_corpus(corpus), train, val;
-    split_corpus(docs, data.get_int("val_docs"), {}, train, val);
-    for (auto& d : train) train_docs.push_back(d.text);
-    log_.info("corpus " + corpus + ": " + std::to_string(train.size()) + " training and " + std::to_string(val.size()) +
-              " validation documents");
-    at_stage("tokenizer", p_.stage("tokenizer")->plugin->desc.name, "prepare",
-             [&] { tokenizer_->prepare(train_docs, (fs::path(dir_) / "tokenizer").string()); });
-    ExportStats s = export_shards(*tokenizer_, train, val, (fs::path(dir_) / "data").string());
+    ExportStats s = at_stage("tokenizer", p_.stage("tokenizer")->plugin->desc.name, "prepare", [&] {
+      return prepare_corpus(corpus, data.get_int("val_docs"), *tokenizer_, dir_, log_);
+    });
     train_files_ = s.train_files, val_files_ = s.val_files;
-    log_.info("exported " + std::to_string(s.train_tokens) + " training and " + std::to_string(s.val_tokens) + " validation tokens");
     return;
   }
   at_stage("tokenizer", p_.stage("tokenizer")->plugin->desc.name, "prepare",
            [&] { tokenizer_->prepare({}, (fs::path(dir_) / "tokenizer").string()); });
   if (!reuse_data.empty() && !corpus.empty()) {
-    train_files_ = glob_shards(reuse_data + "/fineweb_train_*.bin");
-    val_files_ = glob_shards(reuse_data + "/fineweb_val_*.bin");
+    train_files_ = glob_shards(reuse_data + "/" + dataset_name(corpus) + "_train_*.bin");
+    val_files_ = glob_shards(reuse_data + "/" + dataset_name(corpus) + "_val_*.bin");
     return;
   }
   std::string train = data.get_string("train_shards"), val = data.get_string("val_shards");
   if (train.empty() || val.empty()) data.fail("train_shards", "[data] needs corpus, or both train_shards and val_shards");
   train_files_ = glob_shards(train);
   val_files_ = glob_shards(val);
+  check_shards_tokenizer(val_files_, *tokenizer_);
+  check_shards_tokenizer(train_files_, *tokenizer_);
 }
 
 EvalResult Run::eval(const std::string& label) {
@@ -267,6 +255,7 @@ int Run::go() {
       });
       summary_.add("steps", tr.steps);
       summary_.add("train_seconds", tr.seconds);
+      if (state_.device_.is_cuda()) summary_.add("peak_memory_bytes", peak_memory_bytes(state_.device_));
       summary_.add("stop_reason", tr.stop_reason);
       summary_.add("train_loss", tr.last_loss);
       log_.info("training stopped (" + tr.stop_reason + ") after " + std::to_string(tr.steps) + " steps in " +

@@ -223,7 +223,7 @@ TEST(EndToEndTest, DataExportAndStatsWithTheOfficialTokenizer) {
   testing::TempDir dir;
   std::string model = fineweb + "/fineweb_1024_bpe.model";
   Result e = host("data export --input " + fineweb + "/verify_docs.jsonl --tokenizer " + model + " --output " +
-                  (dir / "out") + " --val-docs 10");
+                  (dir / "out") + " --val-docs 10 --name fineweb");
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_NE(e.output.find("10 validation documents"), std::string::npos) << e.output;
   EXPECT_NE(e.output.find("190 training documents"), std::string::npos) << e.output;
