@@ -4,6 +4,10 @@
 #include <boost/dll/shared_library.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 
+#include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -97,6 +101,53 @@ void Registry::scan(const std::vector<std::string>& dirs) {
   }
 }
 
+namespace {
+
+// Reads a library's fingerprint in a child process: a plugin built against another LibTorch can abort
+// while that LibTorch initialises beside golf-host's, and must not take golf-host down with it. The
+// child loads it as golf-host would; if that dies, a second child loads it in a link-map namespace
+// of its own (dlmopen), where the other LibTorch initialises cleanly, to name its fingerprint.
+// Returns "" when the library loaded in the child (the in-process checks then run), else the refusal.
+std::string probe(const std::string& where, bool own_namespace) {
+  int fds[2];
+  if (pipe(fds) != 0) return "";
+  const pid_t pid = fork();
+  if (pid < 0) return close(fds[0]), close(fds[1]), "";
+  if (pid == 0) {
+    close(fds[0]);
+    void* h = own_namespace ? dlmopen(LM_ID_NEWLM, where.c_str(), RTLD_NOW | RTLD_LOCAL)
+                            : dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    auto fn = h ? reinterpret_cast<golf_describe_fn>(dlsym(h, GOLF_ENTRY_POINT)) : nullptr;
+    const golf_library_desc* d = fn ? fn() : nullptr;
+    std::string out = "loaded";
+    if (own_namespace && d && d->struct_size >= offsetof(golf_library_desc, plugin_count)) {
+      golf_fingerprint fp{};
+      std::memcpy(&fp, &d->fingerprint, std::min<size_t>(d->fingerprint.struct_size, sizeof fp));
+      out = describe(fp);
+    }
+    if (write(fds[1], out.data(), out.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string got;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, size_t(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!own_namespace) {
+    if (got == "loaded" || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return "";
+    std::string theirs = probe(where, true);
+    return where + ": loading it aborted (" +
+           (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "exit " + std::to_string(WEXITSTATUS(status))) +
+           "): built with " + (theirs.empty() ? "an unknown LibTorch" : theirs) + ", but golf-host was built with " +
+           describe(host_fingerprint()) + "; rebuild the plugin with the same LibTorch and compiler (find_package(golf) from this install)";
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && got != "loaded" ? got : "";
+}
+
+}  // namespace
+
 const LibraryEntry& Registry::load(const std::string& path) {
   std::error_code ec;
   fs::path canonical = fs::weakly_canonical(path, ec);
@@ -110,6 +161,10 @@ const LibraryEntry& Registry::load(const std::string& path) {
 
   if (!fs::is_regular_file(where, ec)) {
     e.error = where + ": no such plugin file";
+    return e;
+  }
+  if (std::string refused = probe(where, false); !refused.empty()) {
+    e.error = refused;
     return e;
   }
   boost::dll::shared_library lib;
