@@ -17,8 +17,10 @@ function(golf_define_sdk_target include_dir)
     INTERFACE_INCLUDE_DIRECTORIES "${include_dir}"
     INTERFACE_COMPILE_DEFINITIONS "GOLF_BUILD_CUDA=${cuda}"
     INTERFACE_COMPILE_FEATURES cxx_std_17)
-  # TORCH_LIBRARIES carries LibTorch's own compile flags (e.g. _GLIBCXX_USE_CXX11_ABI).
-  set_property(TARGET golf_sdk PROPERTY INTERFACE_LINK_LIBRARIES ${TORCH_LIBRARIES})
+  # TORCH_LIBRARIES carries LibTorch's own compile flags (e.g. _GLIBCXX_USE_CXX11_ABI). libstdc++ is
+  # named first so it precedes LibTorch among the needed libraries: the torch package's libtorch.so
+  # exports its own std::filesystem symbols, and binding to those crashes.
+  set_property(TARGET golf_sdk PROPERTY INTERFACE_LINK_LIBRARIES stdc++ ${TORCH_LIBRARIES})
   add_library(golf::sdk ALIAS golf_sdk)
 endfunction()
 

@@ -133,16 +133,15 @@ StateDict read_torch_save(const std::string& path) {
     value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"data/",
                                               /*type_resolver=*/{}, /*obj_loader=*/{}, at::Device(at::kCPU), reader);
   } catch (const c10::Error& e) {
-#if !GOLF_TORCH_AT_LEAST(2, 0)
-    // LibTorch 1.13's unpickler turns collections.OrderedDict (what state_dict() returns) into None.
+    // LibTorch's unpickler (1.13 and 2.11 alike) turns collections.OrderedDict, what state_dict()
+    // returns, into None.
     caffe2::serialize::PyTorchStreamReader reader(path);
     auto [pkl, size] = reader.getRecord("data.pkl");
     const std::string text(static_cast<const char*>(pkl.get()), size);
     if (text.find("collections\nOrderedDict") != std::string::npos)
       throw BadInput(path + ": a pickled OrderedDict (what torch.save(model.state_dict()) writes), which LibTorch " TORCH_VERSION
-                     " cannot read; use golf built against LibTorch 2.x (docs/gpu.md), or re-save it as a plain dict: "
+                     " cannot read; re-save it as a plain dict: "
                      "python -c \"import sys, torch; torch.save(dict(torch.load(sys.argv[1])), sys.argv[2])\" IN OUT");
-#endif
     throw BadInput(path + ": not a torch.save state_dict (" + e.what_without_backtrace() + ")");
   }
   if (!value.isGenericDict()) throw BadInput(path + ": holds a " + value.tagKind() + ", not a state_dict (a dict of tensors)");
