@@ -45,17 +45,11 @@ void print_schema(const Schema& s) {
                 k.doc ? k.doc : "");
 }
 
-Registry scanned(const std::vector<std::string>& dirs) {
-  Registry r;
-  r.scan(plugin_search_path(dirs));
-  return r;
-}
-
 }  // namespace
 
 int validate_command(const std::string& file, const std::vector<std::string>& overrides,
                      const std::vector<std::string>& plugin_dirs) {
-  Registry registry = scanned(plugin_dirs);
+  Registry registry = scan_plugins(plugin_dirs);
   Pipeline p;
   try {
     p = load_pipeline(file, overrides, registry);
@@ -67,12 +61,16 @@ int validate_command(const std::string& file, const std::vector<std::string>& ov
     Standalone s;
     s.log.set_quiet(true);
     s.run.seed_ = p.run->get_int("seed");
-    ComputeDevice device = compute_device(*p.run);  // this build and machine can run it
-    s.run.dtype_ = device.dtype;
     const StageSpec* arch = p.stage("architecture");
+    const StageSpec* tok = p.stage("tokenizer");
+    std::unique_ptr<Tokenizer> tokenizer;
     for (const auto& st : p.stages) {  // construction checks each plugin's values (ranges, combinations)
       void* made = create_stage(*st.plugin, *s.contexts.emplace_back(std::make_unique<StageContext>(
                                                  st.table, st.config, s.log, s.metrics, s.run)));
+      if (&st == tok) {
+        tokenizer.reset(static_cast<Tokenizer*>(made));
+        continue;
+      }
       if (&st != arch) {
         adopt_stage(st.plugin->desc.kind, made);  // made only to check its values; destroyed here
         continue;
@@ -85,10 +83,19 @@ int validate_command(const std::string& file, const std::vector<std::string>& ov
         auto& g = groups[role_name(prm.role)];
         g.first += 1, g.second += prm.tensor.numel(), total += prm.tensor.numel();
       }
-      std::printf("%s: valid\nmodel (%s): %lld parameters\n", file.c_str(), st.plugin->desc.name, (long long)total);
+      std::printf("model (%s): %lld parameters\n", st.plugin->desc.name, (long long)total);
       for (const auto& [role, g] : groups)
         std::printf("  %-10s %4lld tensors %12lld parameters\n", role.c_str(), (long long)g.first, (long long)g.second);
     }
+    std::fflush(stdout);  // the counts stand even when a check below fails
+    compute_device(*p.run);  // this build and machine can run it
+    // The shards run would read, made with this tokenizer (a corpus pipeline makes its own).
+    if (p.data->get_string("corpus").empty()) {
+      at_stage("tokenizer", tok->plugin->desc.name, "prepare",
+               [&] { tokenizer->prepare({}, std::filesystem::temp_directory_path().string()); });
+      pipeline_shards(*p.data, *tokenizer);
+    }
+    std::printf("%s: valid\n", file.c_str());
     return 0;
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
@@ -121,7 +128,7 @@ int plugins_command(const std::vector<std::string>& plugin_dirs) {
 }
 
 int plugin_command(const std::string& name, const std::vector<std::string>& plugin_dirs) {
-  Registry registry = scanned(plugin_dirs);
+  Registry registry = scan_plugins(plugin_dirs);
   const PluginEntry* p = registry.find(name);
   if (!p) {
     std::string near = did_you_mean(name, registry.names());
@@ -140,7 +147,7 @@ int data_export_command(const std::string& input, const std::string& tokenizer_m
                         const std::string& name, int64_t val_docs, const std::string& val_list,
                         const std::vector<std::string>& plugin_dirs) {
   try {
-    Registry registry = scanned(plugin_dirs);
+    Registry registry = scan_plugins(plugin_dirs);
     Standalone s;
     auto tok = load_tokenizer(registry, s, tokenizer_model);
     std::vector<std::string> names;
@@ -166,7 +173,7 @@ int data_export_command(const std::string& input, const std::string& tokenizer_m
 int data_stats_command(const std::vector<std::string>& shards, const std::string& tokenizer_model,
                        const std::vector<std::string>& plugin_dirs) {
   try {
-    Registry registry = scanned(plugin_dirs);
+    Registry registry = scan_plugins(plugin_dirs);
     Standalone s;
     auto tok = load_tokenizer(registry, s, tokenizer_model);
     ByteTables tables = tok->byte_tables();

@@ -188,6 +188,21 @@ ExportStats prepare_corpus(const std::string& corpus, int64_t val_docs, Tokenize
   return s;
 }
 
+ShardFiles pipeline_shards(const Config& data, const Tokenizer& tokenizer) {
+  ShardFiles f;
+  for (auto [key, files] : {std::pair{"train_shards", &f.train}, std::pair{"val_shards", &f.val}}) {
+    const std::string glob = data.get_string(key);
+    if (glob.empty()) data.fail(key, "[data] needs corpus, or both train_shards and val_shards");
+    try {
+      *files = glob_shards(glob);
+      check_shards_tokenizer(*files, tokenizer);
+    } catch (const std::runtime_error& e) {
+      data.fail(key, e.what());
+    }
+  }
+  return f;
+}
+
 void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokenizer& tokenizer) {
   std::set<fs::path> dirs;
   for (const auto& s : shards) dirs.insert(fs::absolute(s).parent_path());
@@ -206,7 +221,7 @@ void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokeni
     if (theirs != mine)
       throw std::runtime_error("the shards in " + d.string() + " were made with the tokenizer " +
                                t.get<std::string>("tokenizer", "?") + " (sha256 " + theirs + "), not with " +
-                               tokenizer.model_path() + " (sha256 " + mine + "); score them with the tokenizer that made them");
+                               tokenizer.model_path() + " (sha256 " + mine + "); use the tokenizer that made them");
   }
 }
 

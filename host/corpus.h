@@ -53,6 +53,14 @@ ExportStats prepare_corpus(const std::string& corpus, int64_t val_docs, Tokenize
 // FineWeb shards) are left to the token-id range check of count_bytes.
 void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokenizer& tokenizer);
 
+// The shards of a pipeline's [data] train_shards and val_shards globs, each matched and checked
+// against `tokenizer` (prepared). A missing glob, one that matches nothing, or shards of another
+// tokenizer fail that key (Config::fail: a ConfigError naming file, line and key).
+struct ShardFiles {
+  std::vector<std::string> train, val;
+};
+ShardFiles pipeline_shards(const Config& data, const Tokenizer& tokenizer);
+
 }  // namespace golf::host
 
 #endif  // GOLF_HOST_CORPUS_H_

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize/input-archive.h>
+#include <torch/version.h>
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -22,7 +23,6 @@
 #include "corpus.h"
 #include "device.h"
 #include "evaluate.h"
-#include "golf/compat.h"
 #include "golf/golf.h"
 #include "json.h"
 #include "pipeline.h"
@@ -173,19 +173,7 @@ StateDict read_golf_archive(const std::string& path) {
   return out;
 }
 
-// Every parameter's name and shape, and the dtype it is stored in.
 std::string shape_of(const at::Tensor& t) { return c10::str(t.sizes()); }
-
-// The run's pipeline, loaded as the run directory has it.
-Pipeline load_run_pipeline(const std::string& run_dir, Registry& registry) {
-  const std::string file = (fs::path(run_dir) / "pipeline.toml").string();
-  if (!fs::is_regular_file(file)) throw BadInput(run_dir + ": not a run directory (no pipeline.toml)");
-  try {
-    return load_pipeline(file, {}, registry);
-  } catch (const PipelineError& e) {
-    throw BadInput(e.what());
-  }
-}
 
 Pipeline load_or_bad_input(const std::string& file, const std::vector<std::string>& overrides, Registry& registry) {
   try {
@@ -195,7 +183,14 @@ Pipeline load_or_bad_input(const std::string& file, const std::vector<std::strin
   }
 }
 
-// The architecture of a pipeline, built on the CPU in float32.
+// The run's pipeline, loaded as the run directory has it.
+Pipeline load_run_pipeline(const std::string& run_dir, Registry& registry) {
+  const std::string file = (fs::path(run_dir) / "pipeline.toml").string();
+  if (!fs::is_regular_file(file)) throw BadInput(run_dir + ": not a run directory (no pipeline.toml)");
+  return load_or_bad_input(file, {}, registry);
+}
+
+// The architecture of a pipeline, built on s.run's device and dtype (CPU and float32 unless set).
 std::unique_ptr<Architecture> build_model(const Pipeline& p, Standalone& s) {
   const StageSpec& spec = *p.stage("architecture");
   s.run.seed_ = p.run->get_int("seed");
@@ -222,12 +217,6 @@ int guarded(Fn&& body) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   }
-}
-
-Registry scanned(const std::vector<std::string>& dirs) {
-  Registry r;
-  r.scan(plugin_search_path(dirs));
-  return r;
 }
 
 }  // namespace
@@ -319,7 +308,7 @@ int export_command(const std::string& run_dir, const std::string& format, const 
   return guarded([&] {
     if (format != "torch" && format != "safetensors")
       throw BadInput("--format must be torch or safetensors, got '" + format + "'");
-    Registry registry = scanned(plugin_dirs);
+    Registry registry = scan_plugins(plugin_dirs);
     Pipeline p = load_run_pipeline(run_dir, registry);
     Standalone s;
     s.log.set_quiet(true);
@@ -341,7 +330,7 @@ int export_command(const std::string& run_dir, const std::string& format, const 
 int import_command(const std::string& file, const std::string& pipeline, const std::vector<std::string>& overrides,
                    const std::string& out_run_dir, const std::vector<std::string>& plugin_dirs) {
   return guarded([&] {
-    Registry registry = scanned(plugin_dirs);
+    Registry registry = scan_plugins(plugin_dirs);
     Pipeline p = load_or_bad_input(pipeline, overrides, registry);
     Standalone s;
     std::vector<Param> params = build_model(p, s)->parameters();
@@ -382,14 +371,13 @@ int import_command(const std::string& file, const std::string& pipeline, const s
 int score_command(const std::string& pipeline, const std::vector<std::string>& overrides, const std::string& weights,
                   const std::string& val_glob, const std::vector<std::string>& plugin_dirs) {
   return guarded([&] {
-    Registry registry = scanned(plugin_dirs);
+    Registry registry = scan_plugins(plugin_dirs);
     Pipeline p = load_or_bad_input(pipeline, overrides, registry);
     Standalone s;
     s.log.set_quiet(true);
     ComputeDevice device = compute_device(*p.run);
     s.run.device_ = device.device;
     s.run.dtype_ = device.dtype;
-    s.run.seed_ = p.run->get_int("seed");
 
     const bool from_run = fs::is_directory(weights);
     if (!from_run && !fs::is_regular_file(weights)) throw BadInput("--weights " + weights + ": no such file or run directory");
@@ -419,9 +407,7 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
       throw BadInput(e.what());
     }
 
-    const StageSpec& arch = *p.stage("architecture");
-    auto model = s.make<Architecture>("architecture", *arch.plugin, arch.config);
-    at_stage("architecture", arch.plugin->desc.name, "build", [&] { model->build(); });
+    auto model = build_model(p, s);
     std::vector<Param> params = model->parameters();
     const std::string file = from_run ? (fs::path(weights) / "model.pt").string() : weights;
     StateDict values = read_weights_file(file);

@@ -101,13 +101,20 @@ void Registry::scan(const std::vector<std::string>& dirs) {
   }
 }
 
+Registry scan_plugins(const std::vector<std::string>& cli_dirs) {
+  Registry r;
+  r.scan(plugin_search_path(cli_dirs));
+  return r;
+}
+
 namespace {
 
 // Reads a library's fingerprint in a child process: a plugin built against another LibTorch can abort
 // while that LibTorch initialises beside golf-host's, and must not take golf-host down with it. The
 // child loads it as golf-host would; if that dies, a second child loads it in a link-map namespace
 // of its own (dlmopen), where the other LibTorch initialises cleanly, to name its fingerprint.
-// Returns "" when the library loaded in the child (the in-process checks then run), else the refusal.
+// Returns "" when the library loaded in the child (the in-process checks then run), else the refusal;
+// with own_namespace, the library's fingerprint described, or "".
 std::string probe(const std::string& where, bool own_namespace) {
   int fds[2];
   if (pipe(fds) != 0) return "";
@@ -115,17 +122,19 @@ std::string probe(const std::string& where, bool own_namespace) {
   if (pid < 0) return close(fds[0]), close(fds[1]), "";
   if (pid == 0) {
     close(fds[0]);
-    void* h = own_namespace ? dlmopen(LM_ID_NEWLM, where.c_str(), RTLD_NOW | RTLD_LOCAL)
-                            : dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    if (!own_namespace) {  // surviving the load is all the first probe asks; a load error is reported in-process
+      dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      _exit(0);
+    }
+    void* h = dlmopen(LM_ID_NEWLM, where.c_str(), RTLD_NOW | RTLD_LOCAL);
     auto fn = h ? reinterpret_cast<golf_describe_fn>(dlsym(h, GOLF_ENTRY_POINT)) : nullptr;
     const golf_library_desc* d = fn ? fn() : nullptr;
-    std::string out = "loaded";
-    if (own_namespace && d && d->struct_size >= offsetof(golf_library_desc, plugin_count)) {
+    if (d && d->struct_size >= offsetof(golf_library_desc, plugin_count)) {
       golf_fingerprint fp{};
       std::memcpy(&fp, &d->fingerprint, std::min<size_t>(d->fingerprint.struct_size, sizeof fp));
-      out = describe(fp);
+      const std::string out = describe(fp);
+      if (write(fds[1], out.data(), out.size()) < 0) _exit(1);
     }
-    if (write(fds[1], out.data(), out.size()) < 0) _exit(1);
     _exit(0);
   }
   close(fds[1]);
@@ -136,14 +145,14 @@ std::string probe(const std::string& where, bool own_namespace) {
   int status = 0;
   waitpid(pid, &status, 0);
   if (!own_namespace) {
-    if (got == "loaded" || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return "";
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
     std::string theirs = probe(where, true);
     return where + ": loading it aborted (" +
            (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "exit " + std::to_string(WEXITSTATUS(status))) +
            "): built with " + (theirs.empty() ? "an unknown LibTorch" : theirs) + ", but golf-host was built with " +
            describe(host_fingerprint()) + "; rebuild the plugin with the same LibTorch and compiler (find_package(golf) from this install)";
   }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && got != "loaded" ? got : "";
+  return got;  // the fingerprint, or "" when even its own namespace could not load it
 }
 
 }  // namespace

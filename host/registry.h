@@ -35,6 +35,10 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& cli_
 
 // Not thread-safe; one per process in practice. Libraries opened by any Registry stay loaded until
 // the process exits, so objects made by a plugin can never outlive its code.
+class Registry;
+// A registry of every library on plugin_search_path(cli_dirs).
+Registry scan_plugins(const std::vector<std::string>& cli_dirs);
+
 class Registry {
  public:
   // Loads every lib*.so in each directory (sorted by name). A missing directory is skipped.

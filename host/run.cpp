@@ -152,12 +152,8 @@ void Run::prepare_data() {
     val_files_ = glob_shards(reuse_data + "/" + dataset_name(corpus) + "_val_*.bin");
     return;
   }
-  std::string train = data.get_string("train_shards"), val = data.get_string("val_shards");
-  if (train.empty() || val.empty()) data.fail("train_shards", "[data] needs corpus, or both train_shards and val_shards");
-  train_files_ = glob_shards(train);
-  val_files_ = glob_shards(val);
-  check_shards_tokenizer(val_files_, *tokenizer_);
-  check_shards_tokenizer(train_files_, *tokenizer_);
+  ShardFiles shards = pipeline_shards(data, *tokenizer_);
+  train_files_ = std::move(shards.train), val_files_ = std::move(shards.val);
 }
 
 EvalResult Run::eval(const std::string& label) {
@@ -321,6 +317,9 @@ int Run::go() {
   } catch (const LimitExceeded& e) {
     status_ = "over_limit";
     error_ = e.what();
+  } catch (const ConfigError& e) {  // a value in the pipeline that this run cannot use
+    error_ = e.what();
+    exit_code = kRunInvalid;
   } catch (const std::exception& e) {
     error_ = e.what();
   }
@@ -347,8 +346,7 @@ void Run::write_summary() {
 }  // namespace
 
 int run_pipeline(const RunOptions& o) {
-  Registry registry;
-  registry.scan(plugin_search_path(o.plugin_dirs));
+  Registry registry = scan_plugins(o.plugin_dirs);
   Pipeline p;
   try {
     p = load_pipeline(o.pipeline, o.overrides, registry);

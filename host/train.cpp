@@ -1,8 +1,6 @@
 // host/train.cpp: the training loop.
 #include "train.h"
 
-#include "device.h"
-
 #include <unistd.h>
 
 #include <chrono>
@@ -11,13 +9,14 @@
 #include <cstdio>
 #include <iostream>
 
+#include "device.h"
+
 namespace golf::host {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 
 struct Snapshot {
   std::vector<at::Tensor> weights;
