@@ -26,12 +26,6 @@ const golf_config_key kConfig[] = {
     {"qk_gain_init", GOLF_TYPE_FLOAT, "1.5", "initial per-head query gain (attention temperature)"},
 };
 
-int64_t positive_int(const Config& config, const std::string& key) {
-  const int64_t value = config.get_int(key);
-  if (value <= 0) config.fail(key, "must be positive, got " + std::to_string(value));
-  return value;
-}
-
 double positive_float(const Config& config, const std::string& key) {
   const double value = config.get_float(key);
   if (!(value > 0.0) || !std::isfinite(value)) config.fail(key, "must be positive and finite");
@@ -41,12 +35,13 @@ double positive_float(const Config& config, const std::string& key) {
 // Reads and checks every key once; the model never sees an inconsistent shape.
 GptShape read_shape(const Config& config) {
   GptShape s{};
-  s.vocab_size = positive_int(config, "vocab_size");
-  s.num_layers = positive_int(config, "num_layers");
-  s.model_dim = positive_int(config, "model_dim");
-  s.num_heads = positive_int(config, "num_heads");
-  s.num_kv_heads = positive_int(config, "num_kv_heads");
-  s.mlp_mult = positive_int(config, "mlp_mult");
+  // Bounds far above any Parameter Golf model; they keep every product of sizes inside int64.
+  s.vocab_size = get_int_in(config, "vocab_size", 1, 1 << 20);
+  s.num_layers = get_int_in(config, "num_layers", 1, 1024);
+  s.model_dim = get_int_in(config, "model_dim", 1, 1 << 16);
+  s.num_heads = get_int_in(config, "num_heads", 1, 1024);
+  s.num_kv_heads = get_int_in(config, "num_kv_heads", 1, 1024);
+  s.mlp_mult = get_int_in(config, "mlp_mult", 1, 64);
   s.tie_embeddings = config.get_bool("tie_embeddings");
   s.tied_embed_init_std = positive_float(config, "tied_embed_init_std");
   s.rope_base = positive_float(config, "rope_base");

@@ -13,17 +13,17 @@ namespace {
 
 // nn.Linear's default init, kaiming_uniform_(a = sqrt(5)) = U(±1/sqrt(fan_in)). The bound follows
 // PyTorch's own arithmetic so that the double handed to uniform_ is the same one.
-at::Tensor linear_weight(int64_t out_features, int64_t in_features, at::Generator& gen) {
+at::Tensor linear_weight(int64_t out_features, int64_t in_features, at::Generator& gen, const at::TensorOptions& f32) {
   const double a = std::sqrt(5.0);
   const double gain = std::sqrt(2.0 / (1.0 + std::pow(a, 2.0)));
   const double bound = std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(in_features)));
-  return at::empty({out_features, in_features}, at::kFloat).uniform_(-bound, bound, gen);
+  return at::empty({out_features, in_features}, f32).uniform_(-bound, bound, gen);
 }
 
 // A zero-initialised Linear still draws its default init first (then _init_weights zeroes it), so
 // the generator stays in step with the reference's construction order.
-at::Tensor zero_linear_weight(int64_t out_features, int64_t in_features, at::Generator& gen) {
-  return linear_weight(out_features, in_features, gen).zero_();
+at::Tensor zero_linear_weight(int64_t out_features, int64_t in_features, at::Generator& gen, const at::TensorOptions& f32) {
+  return linear_weight(out_features, in_features, gen, f32).zero_();
 }
 
 // CastedLinear: the fp32 master weight is cast to the activation dtype at the matmul. No bias.
@@ -57,26 +57,28 @@ void GptModel::init(uint64_t seed) {
   // else used the global generator), and the draws come in the reference's module-construction order,
   // so a seed gives the same stream of draws as torch.manual_seed(seed) followed by GPT(...).
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // Drawn on the CPU, or only shaped on the meta device (the host sizes a model there before allocating).
+  const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat).device(device_.is_meta() ? at::kMeta : at::kCPU);
 
-  at::Tensor tok_emb = at::empty({V, D}, at::kFloat).normal_(0.0, 1.0, gen);  // nn.Embedding default
-  at::Tensor skip_weights = at::ones({shape_.skip_count(), D}, at::kFloat);
+  at::Tensor tok_emb = at::empty({V, D}, f32).normal_(0.0, 1.0, gen);  // nn.Embedding default
+  at::Tensor skip_weights = at::ones({shape_.skip_count(), D}, f32);
   std::vector<Block> blocks;
   for (int64_t i = 0; i < shape_.num_layers; ++i) {
     Block b;
-    b.c_q = linear_weight(D, D, gen);
-    b.c_k = linear_weight(KV, D, gen);
-    b.c_v = linear_weight(KV, D, gen);
-    b.attn_proj = zero_linear_weight(D, D, gen);
-    b.q_gain = at::full({H}, shape_.qk_gain_init, at::kFloat);
-    b.fc = linear_weight(F, D, gen);
-    b.mlp_proj = zero_linear_weight(D, F, gen);
-    b.attn_scale = at::ones({D}, at::kFloat);
-    b.mlp_scale = at::ones({D}, at::kFloat);
-    b.resid_mix = at::stack({at::ones({D}, at::kFloat), at::zeros({D}, at::kFloat)});
+    b.c_q = linear_weight(D, D, gen, f32);
+    b.c_k = linear_weight(KV, D, gen, f32);
+    b.c_v = linear_weight(KV, D, gen, f32);
+    b.attn_proj = zero_linear_weight(D, D, gen, f32);
+    b.q_gain = at::full({H}, shape_.qk_gain_init, f32);
+    b.fc = linear_weight(F, D, gen, f32);
+    b.mlp_proj = zero_linear_weight(D, F, gen, f32);
+    b.attn_scale = at::ones({D}, f32);
+    b.mlp_scale = at::ones({D}, f32);
+    b.resid_mix = at::stack({at::ones({D}, f32), at::zeros({D}, f32)});
     blocks.push_back(b);
   }
   at::Tensor lm_head;
-  if (!shape_.tie_embeddings) lm_head = zero_linear_weight(V, D, gen);
+  if (!shape_.tie_embeddings) lm_head = zero_linear_weight(V, D, gen, f32);
   // Only the tied embedding is re-drawn with the small std; an untied one keeps N(0, 1), as in the reference.
   if (shape_.tie_embeddings) tok_emb.normal_(0.0, shape_.tied_embed_init_std, gen);
 

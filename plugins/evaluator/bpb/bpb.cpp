@@ -58,8 +58,7 @@ int64_t count_bytes(const int64_t* stream, int64_t begin, int64_t count, const g
 class BpbEvaluator final : public golf::Evaluator {
  public:
   explicit BpbEvaluator(golf::PluginContext& ctx) : ctx_(ctx) {
-    batch_tokens_ = ctx.config().get_int("batch_tokens");
-    if (batch_tokens_ < 1) ctx.config().fail("batch_tokens", "must be >= 1");
+    batch_tokens_ = golf::get_int_in(ctx.config(), "batch_tokens", 1, int64_t(1) << 26);
   }
 
   golf::EvalSums evaluate(golf::Architecture& model, const golf::EvalInput& input) override {

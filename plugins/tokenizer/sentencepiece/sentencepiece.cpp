@@ -106,7 +106,12 @@ class SentencePieceTokenizer final : public golf::Tokenizer {
     if (path.empty()) {
       path = (fs::path(work_dir) / "tokenizer.model").string();
       // A model already in work_dir is this plugin's own from an earlier run (--reuse-training copies it).
-      if (!fs::exists(path)) train(training_docs, path);
+      if (!fs::exists(path)) {
+        if (training_docs.empty())
+          ctx_.config().fail("model", "no model file is given, and there is no corpus to train one on ([data] "
+                                      "corpus); name the .model file that made the shards");
+        train(training_docs, path);
+      }
     }
     load(path);
     model_path_ = path;

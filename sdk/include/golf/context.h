@@ -46,6 +46,14 @@ inline double get_nonnegative(const Config& c, const std::string& key) {
   if (!(v >= 0) || !std::isfinite(v)) c.fail(key, "must be a finite number >= 0");
   return v;
 }
+// An integer key in [lo, hi]: bounds keep sizes and counts from overflowing or truncating later
+// (an int64 value converted to int, a product of dimensions).
+inline int64_t get_int_in(const Config& c, const std::string& key, int64_t lo, int64_t hi) {
+  const int64_t v = c.get_int(key);
+  if (v < lo || v > hi)
+    c.fail(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
+  return v;
+}
 inline double get_unit_interval(const Config& c, const std::string& key) {  // [0, 1)
   double v = c.get_float(key);
   if (!(v >= 0 && v < 1)) c.fail(key, "must be in [0, 1)");
