@@ -1,5 +1,6 @@
 # golf-sdk.cmake: the golf::sdk target and golf_add_plugin(), used by golf's own build and by
 # outside projects through find_package(golf).
+set(_GOLF_SDK_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 # Defines golf::sdk: SDK headers + LibTorch + GOLF_BUILD_CUDA for the fingerprint.
 # REQUIRES: find_package(Torch) already ran in this project.
@@ -26,7 +27,9 @@ endfunction()
 
 # golf_add_plugin(<target> SOURCES <files...> [LIBRARIES <targets...>] [OUTPUT_DIRECTORY <dir>])
 # Builds a plugin library (a MODULE: loaded with dlopen, never linked against). Only the entry
-# point written by GOLF_PLUGINS is exported.
+# point written by GOLF_PLUGINS is exported. SOURCES is all of the plugin's own code, headers
+# included: their bytes are what the plugin adds to a run's bytes_code, recorded beside the library
+# in <library>.code (cmake/plugin-code.cmake), which is installed with it.
 function(golf_add_plugin target)
   cmake_parse_arguments(ARG "" "OUTPUT_DIRECTORY" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT ARG_SOURCES)
@@ -38,4 +41,13 @@ function(golf_add_plugin target)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
   endif()
+  set(code "")
+  foreach(src IN LISTS ARG_SOURCES)
+    get_filename_component(abs "${src}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    list(APPEND code "${abs}")
+  endforeach()
+  string(REPLACE ";" "|" code "${code}")  # one command-line argument
+  add_custom_command(TARGET ${target} POST_BUILD
+    COMMAND ${CMAKE_COMMAND} -DOUT=$<TARGET_FILE:${target}>.code "-DFILES=${code}" -P ${_GOLF_SDK_CMAKE_DIR}/plugin-code.cmake
+    VERBATIM)
 endfunction()
