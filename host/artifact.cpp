@@ -9,6 +9,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "errors.h"
+#include "files.h"
+
 namespace golf::host {
 namespace {
 
@@ -81,7 +84,7 @@ class Reader {
     return kDtypes[c];
   }
   [[noreturn]] void corrupt(const std::string& why) {
-    throw std::runtime_error(file_ + ": corrupted artifact: " + why);
+    throw InputError(file_ + ": corrupted artifact: " + why);
   }
 
  private:
@@ -93,14 +96,6 @@ class Reader {
   const char* end_;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open artifact");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct Parsed {
   ArtifactInfo info;
   std::vector<QuantizedTensor> tensors;
@@ -108,23 +103,35 @@ struct Parsed {
   std::string_view packed;
 };
 
+// The element count of `shape`, or limit + 1 as soon as it exceeds `limit` (no overflow).
+uint64_t numel_at_most(const std::vector<int64_t>& shape, uint64_t limit) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+    if (n > limit / uint64_t(d)) return limit + 1;
+    n *= uint64_t(d);
+  }
+  return n;
+}
+
 // Layout: magic[8] | u32 version | u32 header_len | header | u32 header_crc | packed payload.
+// Every declared size is checked against the file and kMaxArtifactBytes before anything is allocated.
 Parsed parse(const std::string& path, const std::string& file) {
   Parsed out;
   const size_t fixed = 8 + 4 + 4;
-  if (file.size() < fixed + 4) throw std::runtime_error(path + ": truncated artifact (" + std::to_string(file.size()) + " bytes)");
-  if (std::memcmp(file.data(), kArtifactMagic, 8) != 0) throw std::runtime_error(path + ": not a golf artifact (bad magic)");
+  if (file.size() < fixed + 4) throw InputError(path + ": truncated artifact (" + std::to_string(file.size()) + " bytes)");
+  if (std::memcmp(file.data(), kArtifactMagic, 8) != 0) throw InputError(path + ": not a golf artifact (bad magic)");
   uint32_t version, header_len;
   std::memcpy(&version, file.data() + 8, 4);
   std::memcpy(&header_len, file.data() + 12, 4);
   if (version != kArtifactVersion)
-    throw std::runtime_error(path + ": artifact format version " + std::to_string(version) + ", this golf reads " +
+    throw InputError(path + ": artifact format version " + std::to_string(version) + ", this golf reads " +
                              std::to_string(kArtifactVersion));
-  if (uint64_t(header_len) + fixed + 4 > file.size()) throw std::runtime_error(path + ": truncated artifact (header cut short)");
+  if (uint64_t(header_len) + fixed + 4 > file.size()) throw InputError(path + ": truncated artifact (header cut short)");
   const char* header = file.data() + fixed;
   uint32_t stored_crc;
   std::memcpy(&stored_crc, header + header_len, 4);
-  if (crc32(header, header_len) != stored_crc) throw std::runtime_error(path + ": corrupted artifact: header checksum mismatch");
+  if (crc32(header, header_len) != stored_crc) throw InputError(path + ": corrupted artifact: header checksum mismatch");
 
   Reader r(path, header, header_len);
   uint32_t n_stages = r.get<uint32_t>();
@@ -137,6 +144,15 @@ Parsed parse(const std::string& path, const std::string& file) {
   out.info.raw_bytes = r.get<uint64_t>();
   uint64_t packed_bytes = r.get<uint64_t>();
   uint32_t payload_crc = r.get<uint32_t>();
+  if (out.info.raw_bytes > kMaxArtifactBytes)
+    r.corrupt("payload declared as " + std::to_string(out.info.raw_bytes) + " bytes, over the " +
+              std::to_string(kMaxArtifactBytes) + " an artifact may hold");
+  const size_t payload_at = fixed + header_len + 4;
+  if (file.size() - payload_at != packed_bytes)
+    throw InputError(path + ": truncated artifact: payload is " + std::to_string(file.size() - payload_at) +
+                     " bytes, header says " + std::to_string(packed_bytes));
+  out.packed = std::string_view(file.data() + payload_at, packed_bytes);
+  if (crc32(out.packed.data(), out.packed.size()) != payload_crc) r.corrupt("payload checksum mismatch");
   uint32_t n_tensors = r.get<uint32_t>();
   uint64_t expected_offset = 0;
   for (uint32_t i = 0; i < n_tensors; ++i) {
@@ -145,34 +161,25 @@ Parsed parse(const std::string& path, const std::string& file) {
     q.scheme = r.str();
     q.dtype = r.dtype();
     q.shape = r.shape();
+    // The dequantized tensor is allocated from this shape: at least one bit per element is stored.
+    if (numel_at_most(q.shape, 8 * out.info.raw_bytes) > 8 * out.info.raw_bytes)
+      r.corrupt("tensor " + q.name + " declares more elements than its payload can hold");
     uint32_t n_parts = r.get<uint32_t>();
     std::vector<std::pair<uint64_t, uint64_t>> spans;
     for (uint32_t j = 0; j < n_parts; ++j) {
       std::string name = r.str();
       at::ScalarType dtype = r.dtype();
       std::vector<int64_t> shape = r.shape();
-      uint64_t numel = 1;
-      for (int64_t d : shape) {
-        if (d && numel > (uint64_t(1) << 40) / uint64_t(d)) r.corrupt("part " + name + " is impossibly large");
-        numel *= uint64_t(d);
-      }
-      uint64_t bytes = numel * c10::elementSize(dtype);
+      const uint64_t bytes = numel_at_most(shape, out.info.raw_bytes) * c10::elementSize(dtype);
       if (expected_offset + bytes > out.info.raw_bytes) r.corrupt("tensor table points past the payload");
       spans.emplace_back(expected_offset, bytes);
       expected_offset += bytes;
-      q.parts.emplace_back(name, at::empty(shape, at::TensorOptions().dtype(dtype)));
+      q.parts.emplace_back(name, at::empty(shape, at::TensorOptions().dtype(dtype)));  // bounded by raw_bytes
     }
     out.tensors.push_back(std::move(q));
     out.spans.push_back(std::move(spans));
   }
   if (expected_offset != out.info.raw_bytes) r.corrupt("tensor table does not cover the payload");
-  size_t payload_at = fixed + header_len + 4;
-  if (file.size() - payload_at != packed_bytes)
-    throw std::runtime_error(path + ": truncated artifact: payload is " + std::to_string(file.size() - payload_at) +
-                             " bytes, header says " + std::to_string(packed_bytes));
-  out.packed = std::string_view(file.data() + payload_at, packed_bytes);
-  if (crc32(out.packed.data(), out.packed.size()) != payload_crc)
-    throw std::runtime_error(path + ": corrupted artifact: payload checksum mismatch");
   out.info.file_bytes = file.size();
   return out;
 }
@@ -217,23 +224,21 @@ ArtifactInfo write_artifact(const std::string& path, std::vector<ArtifactStage> 
   file.put<uint32_t>(crc32(header.data().data(), header.data().size()));
   file.data() += packed;
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(file.data().data(), file.data().size());
-  if (!out) throw std::runtime_error(path + ": cannot write artifact");
+  write_file_atomically(path, file.data());
   ArtifactInfo info{std::move(stages), quant_format, raw.size(), file.data().size()};
   return info;
 }
 
 std::vector<QuantizedTensor> read_artifact(const std::string& path, Compressor& compressor, ArtifactInfo* info) {
-  std::string file = slurp(path);
+  std::string file = read_file(path, kMaxArtifactBytes);
   Parsed p = parse(path, file);
   std::string raw;
   try {
     raw = compressor.decompress(p.packed, p.info.raw_bytes);
   } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": payload does not decompress: " + e.what());
+    throw InputError(path + ": payload does not decompress: " + user_message(e));
   }
-  if (raw.size() != p.info.raw_bytes) throw std::runtime_error(path + ": payload decompressed to the wrong size");
+  if (raw.size() != p.info.raw_bytes) throw InputError(path + ": payload decompressed to the wrong size");
   for (size_t i = 0; i < p.tensors.size(); ++i)
     for (size_t j = 0; j < p.tensors[i].parts.size(); ++j) {
       auto [offset, bytes] = p.spans[i][j];
@@ -244,7 +249,7 @@ std::vector<QuantizedTensor> read_artifact(const std::string& path, Compressor& 
 }
 
 ArtifactInfo read_artifact_info(const std::string& path) {
-  std::string file = slurp(path);
+  std::string file = read_file(path, kMaxArtifactBytes);
   return parse(path, file).info;
 }
 

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/crc.hpp>
+
 #include <fstream>
+
+#include "errors.h"
 
 #include "plugin_fixture.h"
 #include "temp_dir.h"
@@ -82,6 +86,74 @@ TEST_F(ArtifactTest, FlippedBytesAreCaughtByChecksums) {
   std::string magic = good;
   magic[0] = 'X';
   EXPECT_NE(error_after(magic).find("not a golf artifact"), std::string::npos);
+}
+
+// An artifact written here from docs/artifact.md, independently of write_artifact, with valid
+// checksums around whatever sizes a test declares: a forged file the checksums cannot catch.
+struct Forged {
+  uint64_t raw_bytes = 8;
+  std::vector<int64_t> tensor_shape = {2};
+  std::vector<int64_t> part_shape = {2};
+  std::string bytes() const {
+    std::string h;
+    auto put = [&](const void* p, size_t n) { h.append(static_cast<const char*>(p), n); };
+    auto u32 = [&](uint32_t v) { put(&v, 4); };
+    auto str = [&](const std::string& v) { uint16_t n = v.size(); put(&n, 2); h += v; };
+    auto shape = [&](const std::vector<int64_t>& dims) {
+      uint8_t n = dims.size();
+      put(&n, 1);
+      for (int64_t d : dims) put(&d, 8);
+    };
+    const std::string packed = "payload!";
+    boost::crc_32_type crc;
+    crc.process_bytes(packed.data(), packed.size());
+    u32(0);                                  // no stages
+    str("fmt_v1");
+    put(&raw_bytes, 8);
+    uint64_t n_packed = packed.size();
+    put(&n_packed, 8);
+    u32(crc.checksum());
+    u32(1);                                  // one tensor
+    str("w"), str("passthrough");
+    uint8_t float32 = 6;                     // the format's dtype code for float32
+    put(&float32, 1);
+    shape(tensor_shape);
+    u32(1);                                  // one part
+    str("value");
+    put(&float32, 1);
+    shape(part_shape);
+    boost::crc_32_type header_crc;
+    header_crc.process_bytes(h.data(), h.size());
+    std::string file(kArtifactMagic, 8);
+    uint32_t version = kArtifactVersion, len = h.size(), hc = header_crc.checksum();
+    file.append(reinterpret_cast<const char*>(&version), 4).append(reinterpret_cast<const char*>(&len), 4);
+    file += h;
+    file.append(reinterpret_cast<const char*>(&hc), 4);
+    return file + packed;
+  }
+};
+
+TEST_F(ArtifactTest, DeclaredSizesAreBoundedBeforeAnyAllocation) {
+  Forged ok;
+  EXPECT_NE(error_after(ok.bytes()).find("payload does not decompress"), std::string::npos)
+      << "the forged file passes every size check: " << error_after(ok.bytes());
+  Forged huge_payload;
+  huge_payload.raw_bytes = uint64_t(1) << 40;
+  huge_payload.part_shape = {int64_t(1) << 38};
+  EXPECT_NE(error_after(huge_payload.bytes()).find("payload declared as 1099511627776 bytes, over the"), std::string::npos)
+      << error_after(huge_payload.bytes());
+  Forged huge_tensor;  // a tiny part, but a dequantized shape of 2^62 elements
+  huge_tensor.tensor_shape = {int64_t(1) << 31, int64_t(1) << 31};
+  EXPECT_NE(error_after(huge_tensor.bytes()).find("tensor w declares more elements than its payload can hold"),
+            std::string::npos) << error_after(huge_tensor.bytes());
+  Forged huge_part;  // a part past the declared payload
+  huge_part.part_shape = {int64_t(1) << 20, int64_t(1) << 20, int64_t(1) << 20};
+  EXPECT_NE(error_after(huge_part.bytes()).find("tensor table points past the payload"), std::string::npos);
+  try {
+    read_artifact_info((dir.write("forged.golf", huge_payload.bytes())));
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError&) {  // bad input: exit 2
+  }
 }
 
 }  // namespace

@@ -9,21 +9,26 @@
 #include "context.h"
 #include "corpus.h"
 #include "device.h"
+#include "errors.h"
 #include "evaluate.h"
 #include "golf/golf.h"
+#include "interrupt.h"
 #include "pipeline.h"
+#include "preflight.h"
 #include "shard.h"
 
 namespace golf::host {
 namespace {
 
-std::unique_ptr<Tokenizer> load_tokenizer(Registry& registry, Standalone& s, const std::string& model) {
+std::unique_ptr<Tokenizer> load_tokenizer(Registry& registry, Services& s, const std::string& model) {
   const PluginEntry* plugin = registry.find("sentencepiece");
   if (!plugin) throw std::runtime_error("the sentencepiece tokenizer plugin was not found on the plugin path");
+  if (!std::filesystem::is_regular_file(model)) throw InputError("--tokenizer " + model + ": no such file");
   SourcedTable t;
   t.table.insert("model", std::filesystem::absolute(model).string());
   t.origin = Origin{"--tokenizer " + model, 0};
-  auto tok = s.make<Tokenizer>("tokenizer", *plugin, TableConfig(plugin_schema("tokenizer", *plugin), std::move(t)));
+  StageSpec spec{"tokenizer", plugin, TableConfig(plugin_schema("tokenizer", *plugin), std::move(t))};
+  auto tok = s.make<Tokenizer>(spec);
   at_stage("tokenizer", "sentencepiece", "prepare", [&] { tok->prepare({}, std::filesystem::temp_directory_path().string()); });
   return tok;
 }
@@ -47,60 +52,29 @@ void print_schema(const Schema& s) {
 
 }  // namespace
 
-int validate_command(const std::string& file, const std::vector<std::string>& overrides,
+int validate_command(const std::string& file, const std::vector<std::string>& overrides, const std::string& reuse,
                      const std::vector<std::string>& plugin_dirs) {
   Registry registry = scan_plugins(plugin_dirs);
-  Pipeline p;
-  try {
-    p = load_pipeline(file, overrides, registry);
-  } catch (const PipelineError& e) {
-    std::cerr << e.what() << "\n";
-    return 2;
+  Pipeline p = load_pipeline(file, overrides, registry);
+  Services s;
+  s.log.set_quiet(true);
+  s.run.seed_ = uint64_t(p.run->get_int("seed"));
+  Prepared prepared = preflight(p, reuse, registry, s);
+  const ModelSize& m = prepared.size;
+  if (m.known) {
+    std::printf("model (%s): %lld parameters\n", p.stage("architecture")->plugin->desc.name, (long long)m.params);
+    for (const auto& [role, g] : m.roles)
+      std::printf("  %-10s %4lld tensors %12lld parameters\n", role.c_str(), (long long)g.first, (long long)g.second);
+    std::printf("memory: at least %s (weights and gradients %s, activations of one micro-batch %s) of %s on %s\n",
+                gib(m.state_bytes + m.activation_bytes).c_str(), gib(m.state_bytes).c_str(), gib(m.activation_bytes).c_str(),
+                m.device_bytes ? gib(m.device_bytes).c_str() : "unknown", prepared.device.description.c_str());
+  } else {
+    std::printf("model: size not known before building: %s\n", m.why_unknown.c_str());
   }
-  try {
-    Standalone s;
-    s.log.set_quiet(true);
-    s.run.seed_ = p.run->get_int("seed");
-    const StageSpec* arch = p.stage("architecture");
-    const StageSpec* tok = p.stage("tokenizer");
-    std::unique_ptr<Tokenizer> tokenizer;
-    for (const auto& st : p.stages) {  // construction checks each plugin's values (ranges, combinations)
-      void* made = create_stage(*st.plugin, *s.contexts.emplace_back(std::make_unique<StageContext>(
-                                                 st.table, st.config, s.log, s.metrics, s.run)));
-      if (&st == tok) {
-        tokenizer.reset(static_cast<Tokenizer*>(made));
-        continue;
-      }
-      if (&st != arch) {
-        adopt_stage(st.plugin->desc.kind, made);  // made only to check its values; destroyed here
-        continue;
-      }
-      std::unique_ptr<Architecture> model(static_cast<Architecture*>(made));
-      at_stage("architecture", st.plugin->desc.name, "build", [&] { model->build(); });
-      std::map<std::string, std::pair<int64_t, int64_t>> groups;  // role -> tensors, params
-      int64_t total = 0;
-      for (const auto& prm : model->parameters()) {
-        auto& g = groups[role_name(prm.role)];
-        g.first += 1, g.second += prm.tensor.numel(), total += prm.tensor.numel();
-      }
-      std::printf("model (%s): %lld parameters\n", st.plugin->desc.name, (long long)total);
-      for (const auto& [role, g] : groups)
-        std::printf("  %-10s %4lld tensors %12lld parameters\n", role.c_str(), (long long)g.first, (long long)g.second);
-    }
-    std::fflush(stdout);  // the counts stand even when a check below fails
-    compute_device(*p.run);  // this build and machine can run it
-    // The shards run would read, made with this tokenizer (a corpus pipeline makes its own).
-    if (p.data->get_string("corpus").empty()) {
-      at_stage("tokenizer", tok->plugin->desc.name, "prepare",
-               [&] { tokenizer->prepare({}, std::filesystem::temp_directory_path().string()); });
-      pipeline_shards(*p.data, *tokenizer);
-    }
-    std::printf("%s: valid\n", file.c_str());
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << e.what() << "\n";
-    return 2;
-  }
+  std::printf("bytes_code: %lld in %zu files\n", (long long)prepared.code.bytes, prepared.code.files.size());
+  for (const auto& change : prepared.reuse_ignored) std::printf("--reuse-training ignores %s\n", change.c_str());
+  std::printf("%s: valid\n", file.c_str());
+  return kExitOk;
 }
 
 int plugins_command(const std::vector<std::string>& plugin_dirs) {
@@ -124,7 +98,7 @@ int plugins_command(const std::vector<std::string>& plugin_dirs) {
     }
   }
   if (refused) std::printf("%d librar%s could not be loaded (see above)\n", refused, refused == 1 ? "y" : "ies");
-  return 0;
+  return kExitOk;
 }
 
 int plugin_command(const std::string& name, const std::vector<std::string>& plugin_dirs) {
@@ -132,65 +106,66 @@ int plugin_command(const std::string& name, const std::vector<std::string>& plug
   const PluginEntry* p = registry.find(name);
   if (!p) {
     std::string near = did_you_mean(name, registry.names());
-    std::cerr << "no plugin named '" << name << "'" << (near.empty() ? "" : "; did you mean '" + near + "'?")
-              << " (`golf-host plugins` lists them)\n";
-    return 2;
+    throw InputError("no plugin named '" + name + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                     " (`golf-host plugins` lists them)");
   }
   std::printf("%s %s (%s)\n  %s\n  library: %s\n  built with: %s\n\nconfig keys ([%s] table):\n", p->desc.name,
               p->desc.version, kind_name(p->desc.kind), p->desc.description, p->library.c_str(),
               describe(host_fingerprint()).c_str(), kind_name(p->desc.kind));
   print_schema(plugin_schema(kind_name(p->desc.kind), *p));
-  return 0;
+  return kExitOk;
 }
 
-int data_export_command(const std::string& input, const std::string& tokenizer_model, const std::string& output,
-                        const std::string& name, int64_t val_docs, const std::string& val_list,
-                        const std::vector<std::string>& plugin_dirs) {
-  try {
-    Registry registry = scan_plugins(plugin_dirs);
-    Standalone s;
-    auto tok = load_tokenizer(registry, s, tokenizer_model);
-    std::vector<std::string> names;
-    if (!val_list.empty()) {
-      std::ifstream in(val_list);
-      if (!in) throw std::runtime_error(val_list + ": cannot read the validation list");
-      for (std::string line; std::getline(in, line);)
-        if (!line.empty()) names.push_back(line);
-    }
-    std::vector<Document> docs = read_corpus(input), train, val;
-    split_corpus(docs, val_docs, names, train, val);
-    ExportStats st = export_shards(*tok, train, val, output, name.empty() ? dataset_name(input) : name);
-    std::printf("%s: %lld validation documents (%lld tokens, %zu shards), %lld training documents (%lld tokens, %zu shards)\n",
-                output.c_str(), (long long)st.val_docs, (long long)st.val_tokens, st.val_files.size(),
-                (long long)st.train_docs, (long long)st.train_tokens, st.train_files.size());
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
+int data_export_command(const DataExportOptions& o, const std::vector<std::string>& plugin_dirs) {
+  Registry registry = scan_plugins(plugin_dirs);
+  Services s;
+  auto tok = load_tokenizer(registry, s, o.tokenizer);
+  std::vector<std::string> names;
+  if (!o.val_list.empty()) {
+    std::ifstream in(o.val_list);
+    if (!in) throw InputError("--val-list " + o.val_list + ": cannot read the validation list");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) names.push_back(line);
   }
+  std::vector<Document> docs = read_corpus(o.input), train, val;
+  split_corpus(docs, o.val_docs, names, train, val, o.val_only);
+  const std::string name = o.name.empty() ? dataset_name(o.input) : o.name;
+  ExportStats st;
+  try {
+    st = export_shards(*tok, train, val, o.output, name);
+  } catch (const Interrupted&) {  // no half-made dataset: shards.json is written last, so none exists
+    std::vector<std::filesystem::path> partial;
+    for (const auto& f : std::filesystem::directory_iterator(o.output))
+      for (const char* split : {"_val_", "_train_"})
+        if (f.path().filename().string().rfind(name + split, 0) == 0) partial.push_back(f.path());
+    for (const auto& f : partial) std::filesystem::remove(f);
+    std::cerr << "data export: interrupted; removed the " << partial.size() << " shards it had written to " << o.output << "\n";
+    throw;
+  }
+  std::printf("%s: %lld validation documents (%lld tokens, %zu shards), %lld training documents (%lld tokens, %zu shards)\n",
+              o.output.c_str(), (long long)st.val_docs, (long long)st.val_tokens, st.val_files.size(),
+              (long long)st.train_docs, (long long)st.train_tokens, st.train_files.size());
+  return kExitOk;
 }
 
 int data_stats_command(const std::vector<std::string>& shards, const std::string& tokenizer_model,
                        const std::vector<std::string>& plugin_dirs) {
-  try {
-    Registry registry = scan_plugins(plugin_dirs);
-    Standalone s;
-    auto tok = load_tokenizer(registry, s, tokenizer_model);
-    ByteTables tables = tok->byte_tables();
-    std::vector<int64_t> all = read_stream(shards);
-    at::Tensor stream = at::from_blob(all.data(), {int64_t(all.size())}, at::kLong);
-    int64_t docs = 0;
-    for (int64_t t : all) docs += t == tok->bos_id();
-    int64_t bytes = count_bytes(stream, tables);
-    std::printf("shards           %zu\ndocuments        %lld (BOS tokens)\ntokens           %zu\nscored targets   %lld\n"
-                "bytes (BPB)      %lld\ntokens per byte  %.6f\n",
-                shards.size(), (long long)docs, all.size(), (long long)(all.size() - 1), (long long)bytes,
-                bytes ? double(all.size() - 1) / bytes : 0.0);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  Registry registry = scan_plugins(plugin_dirs);
+  Services s;
+  auto tok = load_tokenizer(registry, s, tokenizer_model);
+  ByteTables tables = tok->byte_tables();
+  for (const auto& f : shards)
+    if (shard_tokens(f) == 0) throw InputError(f + ": empty shard (a valid header and no tokens): nothing to count");
+  std::vector<int64_t> all = read_stream(shards, tok->vocab_size());
+  at::Tensor stream = at::from_blob(all.data(), {int64_t(all.size())}, at::kLong);
+  int64_t docs = 0;
+  for (int64_t t : all) docs += t == tok->bos_id();
+  int64_t bytes = count_bytes(stream, tables);
+  std::printf("shards           %zu\ndocuments        %lld (BOS tokens)\ntokens           %zu\nscored targets   %lld\n"
+              "bytes (BPB)      %lld\ntokens per byte  %.6f\n",
+              shards.size(), (long long)docs, all.size(), (long long)(all.size() - 1), (long long)bytes,
+              bytes ? double(all.size() - 1) / bytes : 0.0);
+  return kExitOk;
 }
 
 }  // namespace golf::host

@@ -2,20 +2,34 @@
 #ifndef GOLF_HOST_CLI_TOOLS_H_
 #define GOLF_HOST_CLI_TOOLS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace golf::host {
 
-// Each returns a process exit code (0 ok, 1 error, 2 invalid input) and prints to stdout/stderr.
-int validate_command(const std::string& pipeline, const std::vector<std::string>& overrides,
+// Each prints its result to stdout and returns kExitOk; errors are thrown (main() prints them and
+// picks the exit code: host/errors.h).
+
+// Every check `run` makes before it starts (host/preflight.h), then the model's size and memory.
+// `reuse`: "" or the run directory a `run --reuse-training` would reuse.
+int validate_command(const std::string& pipeline, const std::vector<std::string>& overrides, const std::string& reuse,
                      const std::vector<std::string>& plugin_dirs);
+
 int plugins_command(const std::vector<std::string>& plugin_dirs);
+
 int plugin_command(const std::string& name, const std::vector<std::string>& plugin_dirs);
-// Shards are named NAME_val_*.bin / NAME_train_*.bin; an empty `name` takes the input's dataset_name().
-int data_export_command(const std::string& input, const std::string& tokenizer_model, const std::string& output,
-                        const std::string& name, int64_t val_docs, const std::string& val_list,
-                        const std::vector<std::string>& plugin_dirs);
+
+struct DataExportOptions {
+  std::string input, tokenizer, output;
+  std::string name;      // shards are NAME_val_*.bin / NAME_train_*.bin; "" = the input's dataset_name()
+  int64_t val_docs = 0;  // the first N documents are validation, or
+  std::string val_list;  // a file naming the validation documents, one per line, or
+  bool val_only = false; // every document is validation (no training shard)
+};
+int data_export_command(const DataExportOptions& options, const std::vector<std::string>& plugin_dirs);
+
+// Counts of shards made with the tokenizer `tokenizer_model`; an empty shard is an error.
 int data_stats_command(const std::vector<std::string>& shards, const std::string& tokenizer_model,
                        const std::vector<std::string>& plugin_dirs);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 namespace golf::host {
@@ -95,6 +96,11 @@ std::vector<std::string> check_table(const SourcedTable& sourced, const Schema& 
     } else if (!type_matches(node, it->type)) {
       errors.push_back(sourced.where(name) + ": [" + schema.table + "] " + name + " must be " + type_name(it->type) +
                        " (" + schema.owner + ")");
+    } else if (node.is_floating_point() && !std::isfinite(*node.value<double>())) {
+      // No plugin can forget this check: NaN and infinities are never a setting ("no limit" is spelled
+      // out, e.g. 0, where a key allows it).
+      errors.push_back(sourced.where(name) + ": [" + schema.table + "] " + name + " must be a finite number, got " +
+                       (std::isnan(*node.value<double>()) ? "nan" : "an infinity") + " (" + schema.owner + ")");
     }
   }
   for (const auto& k : schema.keys)

@@ -43,9 +43,9 @@ struct SourcedTable {
   std::string where(const std::string& key) const;  // the key's origin, else the table's
 };
 
-// Checks a table against `schema`: unknown keys (with did-you-mean), wrong types, missing required
-// keys. Keys listed in `ignore` (e.g. "plugin") are skipped. Returns one message per problem, each
-// naming file, line, table and key.
+// Checks a table against `schema`: unknown keys (with did-you-mean), wrong types, NaN or infinite
+// numbers, missing required keys. Keys listed in `ignore` (e.g. "plugin") are skipped. Returns one
+// message per problem, each naming file, line, table and key.
 std::vector<std::string> check_table(const SourcedTable& table, const Schema& schema,
                                      const std::vector<std::string>& ignore = {"plugin"});
 

@@ -13,6 +13,9 @@ namespace golf::host {
 void RunLog::open(const std::string& path) {
   file_.open(path, std::ios::app);
   if (!file_) throw std::runtime_error(path + ": cannot open the run log for writing");
+  for (const auto& line : early_) file_ << line << "\n";
+  file_ << std::flush;
+  early_.clear();
 }
 
 void RunLog::info(const std::string& message) {
@@ -26,7 +29,10 @@ void RunLog::warn(const std::string& message) {
 }
 
 void RunLog::file_only(const std::string& message) {
-  if (file_.is_open()) file_ << message << "\n" << std::flush;
+  if (file_.is_open())
+    file_ << message << "\n" << std::flush;
+  else
+    early_.push_back(message);
 }
 
 void MetricsSink::open(const std::string& path) {
@@ -53,20 +59,6 @@ void* create_stage(const PluginEntry& plugin, StageContext& context) {
   void* made = at_stage(context.stage(), plugin.desc.name, "construction", [&] { return plugin.desc.create(&context); });
   if (!made) throw std::runtime_error("[" + context.stage() + "] (plugin " + plugin.desc.name + ") factory returned null");
   return made;
-}
-
-std::unique_ptr<Stage> adopt_stage(uint32_t kind, void* made) {
-  switch (kind) {  // the factory returned the kind's interface pointer; upcast through it
-    case GOLF_KIND_TOKENIZER: return std::unique_ptr<Stage>(static_cast<Tokenizer*>(made));
-    case GOLF_KIND_ARCHITECTURE: return std::unique_ptr<Stage>(static_cast<Architecture*>(made));
-    case GOLF_KIND_OPTIMIZER: return std::unique_ptr<Stage>(static_cast<Optimizer*>(made));
-    case GOLF_KIND_AVERAGING: return std::unique_ptr<Stage>(static_cast<Averaging*>(made));
-    case GOLF_KIND_QAT: return std::unique_ptr<Stage>(static_cast<Qat*>(made));
-    case GOLF_KIND_QUANTIZER: return std::unique_ptr<Stage>(static_cast<Quantizer*>(made));
-    case GOLF_KIND_COMPRESSOR: return std::unique_ptr<Stage>(static_cast<Compressor*>(made));
-    case GOLF_KIND_EVALUATOR: return std::unique_ptr<Stage>(static_cast<Evaluator*>(made));
-  }
-  throw std::runtime_error("unknown plugin kind " + std::to_string(kind));
 }
 
 }  // namespace golf::host

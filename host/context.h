@@ -10,13 +10,17 @@
 #include <string>
 
 #include "config.h"
+#include "errors.h"
+#include "interrupt.h"
 #include "golf/context.h"
 #include "golf/stage.h"
+#include "pipeline.h"
 #include "registry.h"
 
 namespace golf::host {
 
-// Prints to stderr and appends to the run's log file (when open). `quiet` keeps stderr for warnings.
+// Prints to stderr and appends to the run's log file. Lines logged before open() are kept and written
+// first when it opens (the checks before a run directory exists). `quiet` keeps stderr for warnings.
 class RunLog final : public Logger {
  public:
   void open(const std::string& path);  // throws when the file cannot be written
@@ -27,6 +31,7 @@ class RunLog final : public Logger {
 
  private:
   std::ofstream file_;
+  std::vector<std::string> early_;  // lines logged before open()
   bool quiet_ = false;
 };
 
@@ -87,15 +92,18 @@ class StageContext final : public PluginContext {
   RunState& run_;
 };
 
-// The services for stages made outside a run (validate, the data tools, export/import/score).
-struct Standalone {
+// What a command lends the stages it makes: log, metrics, run state, and each stage's context.
+// Stages made by make() borrow these; the Services must outlive them.
+struct Services {
   RunLog log;
   MetricsSink metrics;
   RunState run;
   std::vector<std::unique_ptr<StageContext>> contexts;
 
+  // Makes the stage `spec` names: the one way golf-host makes a stage. Checks that the plugin's
+  // descriptor is of Kind's kind; a factory's exception names stage and plugin (create_stage).
   template <class Kind>
-  std::unique_ptr<Kind> make(const std::string& table, const PluginEntry& plugin, TableConfig config);
+  std::unique_ptr<Kind> make(const StageSpec& spec);
 };
 
 // Schema of a plugin as its descriptor declares it.
@@ -105,27 +113,33 @@ Schema plugin_schema(const std::string& table, const PluginEntry& plugin);
 // Returns the kind interface pointer; the caller owns it.
 void* create_stage(const PluginEntry& plugin, StageContext& context);
 
-// Takes ownership of what create_stage returned for a plugin of `kind`, as its common base.
-std::unique_ptr<Stage> adopt_stage(uint32_t kind, void* made);
-
-// Runs `fn` and rethrows any exception as std::runtime_error "[stage] (plugin NAME) what: ...".
+// Runs `fn`; an exception leaves it naming the stage and plugin, "[stage] (plugin NAME) what: ...",
+// and keeps its kind: InputError stays itself (bad input, exit 2), ConfigError (which names its key
+// already) and Interrupted pass unchanged, anything else becomes a StageError whose what() has no LibTorch stack frames.
 template <class Fn>
 auto at_stage(const std::string& stage, const std::string& plugin, const std::string& what, Fn&& fn) {
+  const std::string at = "[" + stage + "] (plugin " + plugin + ") " + what + ": ";
   try {
     return fn();
-  } catch (const ConfigError& e) {  // keeps its type: a bad value in the pipeline, not a failure
-    throw ConfigError("[" + stage + "] (plugin " + plugin + ") " + what + ": " + e.what());
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const ConfigError&) {  // already names file, line, table, key and plugin (Config::fail)
+    throw;
+  } catch (const InputError& e) {
+    throw InputError(at + e.what());
   } catch (const std::exception& e) {
-    throw std::runtime_error("[" + stage + "] (plugin " + plugin + ") " + what + ": " + e.what());
+    throw StageError(at + user_message(e), e.what());
   } catch (...) {
-    throw std::runtime_error("[" + stage + "] (plugin " + plugin + ") " + what + ": unknown exception");
+    throw StageError(at + "unknown exception", "");
   }
 }
 
 template <class Kind>
-std::unique_ptr<Kind> Standalone::make(const std::string& table, const PluginEntry& plugin, TableConfig config) {
-  contexts.push_back(std::make_unique<StageContext>(table, std::move(config), log, metrics, run));
-  return std::unique_ptr<Kind>(static_cast<Kind*>(create_stage(plugin, *contexts.back())));
+std::unique_ptr<Kind> Services::make(const StageSpec& spec) {
+  if (spec.plugin->desc.kind != static_cast<uint32_t>(Kind::kKind))
+    throw std::logic_error("[" + spec.table + "] plugin " + spec.plugin->desc.name + " is not of the kind this stage needs");
+  contexts.push_back(std::make_unique<StageContext>(spec.table, spec.config, log, metrics, run));
+  return std::unique_ptr<Kind>(static_cast<Kind*>(create_stage(*spec.plugin, *contexts.back())));
 }
 
 }  // namespace golf::host

@@ -4,6 +4,7 @@
 #include <boost/locale/utf.hpp>
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -12,6 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include "errors.h"
+#include "files.h"
+#include "interrupt.h"
 #include "json.h"
 #include "provenance.h"
 #include "shard.h"
@@ -37,7 +41,7 @@ size_t invalid_utf8_at(const std::string& s) {
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path.string() + ": cannot read");
+  if (!in) throw InputError(path.string() + ": cannot read");
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -46,28 +50,30 @@ std::string slurp(const fs::path& path) {
 void check_utf8(const std::string& text, const std::string& where) {
   size_t bad = invalid_utf8_at(text);
   if (bad != std::string::npos)
-    throw std::runtime_error(where + ": invalid UTF-8 at byte offset " + std::to_string(bad));
+    throw InputError(where + ": invalid UTF-8 at byte offset " + std::to_string(bad));
 }
 
 std::vector<Document> read_jsonl(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path.string() + ": cannot read");
+  if (!in) throw InputError(path.string() + ": cannot read");
   std::vector<Document> docs;
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string where = path.string() + ":" + std::to_string(n);
     check_utf8(line, where);
-    boost::property_tree::ptree tree;
+    nlohmann::json doc;
     try {
-      std::istringstream s(line);
-      boost::property_tree::read_json(s, tree);
-    } catch (const std::exception& e) {
-      throw std::runtime_error(where + ": not a JSON object (" + std::string(e.what()) + ")");
+      doc = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(where + ": not JSON (" + std::string(e.what()) + ")");
     }
-    auto text = tree.get_child_optional("text");
-    if (!text || !text->empty()) throw std::runtime_error(where + ": no string field \"text\"");
-    docs.push_back({path.filename().string() + ":" + std::to_string(n), text->data()});
+    if (!doc.is_object()) throw InputError(where + ": a JSONL line must be an object with a string field \"text\"");
+    auto text = doc.find("text");
+    if (text == doc.end()) throw InputError(where + ": no field \"text\"");
+    if (!text->is_string())
+      throw InputError(where + ": field \"text\" is " + std::string(text->type_name()) + ", not a string");
+    docs.push_back({path.filename().string() + ":" + std::to_string(n), text->get<std::string>()});
   }
   return docs;
 }
@@ -89,35 +95,39 @@ std::vector<Document> read_corpus(const std::string& path) {
   } else if (fs::is_regular_file(path) && fs::path(path).extension() == ".jsonl") {
     docs = read_jsonl(path);
   } else if (fs::is_regular_file(path)) {
-    throw std::runtime_error(path + ": a corpus is a folder of .txt files or a .jsonl file");
+    throw InputError(path + ": a corpus is a folder of .txt files or a .jsonl file");
   } else {
-    throw std::runtime_error(path + ": corpus not found");
+    throw InputError(path + ": corpus not found");
   }
   bool any_text = std::any_of(docs.begin(), docs.end(), [](const Document& d) {
     return d.text.find_first_not_of(" \t\r\n") != std::string::npos;
   });
-  if (!any_text) throw std::runtime_error(path + ": empty corpus (no document has any text)");
+  if (!any_text) throw InputError(path + ": empty corpus (no document has any text)");
   return docs;
 }
 
 void split_corpus(const std::vector<Document>& docs, int64_t val_docs, const std::vector<std::string>& val_names,
-                  std::vector<Document>& train, std::vector<Document>& val) {
+                  std::vector<Document>& train, std::vector<Document>& val, bool validation_only) {
   train.clear();
   val.clear();
+  if (validation_only) {
+    val = docs;
+    return;
+  }
   if (!val_names.empty()) {
     for (const auto& name : val_names)
       if (std::none_of(docs.begin(), docs.end(), [&](const Document& d) { return d.name == name; }))
-        throw std::runtime_error("validation document '" + name + "' is not in the corpus");
+        throw InputError("validation document '" + name + "' is not in the corpus");
     for (const auto& d : docs)
       (std::find(val_names.begin(), val_names.end(), d.name) != val_names.end() ? val : train).push_back(d);
   } else {
     if (val_docs <= 0 || val_docs >= int64_t(docs.size()))
-      throw std::runtime_error("val_docs must be between 1 and " + std::to_string(docs.size() - 1) +
+      throw InputError("val_docs must be between 1 and " + std::to_string(docs.size() - 1) +
                                " for a corpus of " + std::to_string(docs.size()) + " documents");
     val.assign(docs.begin(), docs.begin() + val_docs);
     train.assign(docs.begin() + val_docs, docs.end());
   }
-  if (train.empty() || val.empty()) throw std::runtime_error("the train/validation split leaves one side empty");
+  if (train.empty() || val.empty()) throw InputError("the train/validation split leaves one side empty");
 }
 
 std::string dataset_name(const std::string& corpus_path) {
@@ -132,7 +142,7 @@ std::string dataset_name(const std::string& corpus_path) {
 ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document>& train,
                           const std::vector<Document>& val, const std::string& dir, const std::string& name) {
   if (tokenizer.vocab_size() > 65536)
-    throw std::runtime_error("tokenizer vocabulary " + std::to_string(tokenizer.vocab_size()) +
+    throw InputError("tokenizer vocabulary " + std::to_string(tokenizer.vocab_size()) +
                              " does not fit the uint16 shard format");
   fs::create_directories(dir);
   ExportStats stats;
@@ -147,6 +157,7 @@ ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document
       buffer.clear();
     };
     for (const auto& d : docs) {
+      check_interrupt("the export of " + name + "_" + split + " shards");
       std::vector<int32_t> ids = tokenizer.encode(d.text);
       ids.insert(ids.begin(), tokenizer.bos_id());
       for (int32_t id : ids) {
@@ -158,7 +169,7 @@ ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document
     if (!buffer.empty() || files.empty()) flush();
   };
   write_split(val, "val", stats.val_tokens, stats.val_files);
-  write_split(train, "train", stats.train_tokens, stats.train_files);
+  if (!train.empty()) write_split(train, "train", stats.train_tokens, stats.train_files);
   stats.val_docs = val.size();
   stats.train_docs = train.size();
   JsonObject record;
@@ -170,20 +181,32 @@ ExportStats export_shards(const Tokenizer& tokenizer, const std::vector<Document
   record.add("val_tokens", stats.val_tokens);
   record.add("train_docs", stats.train_docs);
   record.add("train_tokens", stats.train_tokens);
-  std::ofstream(fs::path(dir) / "shards.json") << record.str() << "\n";
+  write_file_atomically((fs::path(dir) / "shards.json").string(), record.str() + "\n");
   return stats;
 }
 
-ExportStats prepare_corpus(const std::string& corpus, int64_t val_docs, Tokenizer& tokenizer, const std::string& work_dir,
-                           Logger& log) {
-  std::vector<Document> docs = read_corpus(corpus), train, val;
-  split_corpus(docs, val_docs, {}, train, val);
-  log.info("corpus " + corpus + ": " + std::to_string(train.size()) + " training and " + std::to_string(val.size()) +
-           " validation documents");
+CorpusSplit read_pipeline_corpus(const Config& data) {
+  CorpusSplit c;
+  const std::string corpus = data.get_string("corpus");
+  try {
+    std::vector<Document> docs = read_corpus(corpus);
+    split_corpus(docs, data.get_int("val_docs"), {}, c.train, c.val);
+  } catch (const InputError& e) {
+    data.fail(fs::exists(corpus) ? "val_docs" : "corpus", e.what());
+  }
+  c.name = dataset_name(corpus);
+  c.path = corpus;
+  return c;
+}
+
+ExportStats prepare_corpus(const CorpusSplit& corpus, Tokenizer& tokenizer, const std::string& work_dir, Logger& log) {
+  log.info("corpus " + corpus.path + ": " + std::to_string(corpus.train.size()) + " training and " +
+           std::to_string(corpus.val.size()) + " validation documents");
   std::vector<std::string> train_docs;
-  for (auto& d : train) train_docs.push_back(d.text);
+  for (auto& d : corpus.train) train_docs.push_back(d.text);
   tokenizer.prepare(train_docs, (fs::path(work_dir) / "tokenizer").string());
-  ExportStats s = export_shards(tokenizer, train, val, (fs::path(work_dir) / "data").string(), dataset_name(corpus));
+  check_interrupt("tokenizer training");
+  ExportStats s = export_shards(tokenizer, corpus.train, corpus.val, (fs::path(work_dir) / "data").string(), corpus.name);
   log.info("exported " + std::to_string(s.train_tokens) + " training and " + std::to_string(s.val_tokens) + " validation tokens");
   return s;
 }
@@ -214,12 +237,12 @@ void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokeni
     try {
       boost::property_tree::read_json(record.string(), t);
     } catch (const std::exception& e) {
-      throw std::runtime_error(record.string() + ": unreadable shard record (" + e.what() + ")");
+      throw InputError(record.string() + ": unreadable shard record (" + e.what() + ")");
     }
     if (mine.empty()) mine = sha256_file(tokenizer.model_path());
     const std::string theirs = t.get<std::string>("tokenizer_sha256", "");
     if (theirs != mine)
-      throw std::runtime_error("the shards in " + d.string() + " were made with the tokenizer " +
+      throw InputError("the shards in " + d.string() + " were made with the tokenizer " +
                                t.get<std::string>("tokenizer", "?") + " (sha256 " + theirs + "), not with " +
                                tokenizer.model_path() + " (sha256 " + mine + "); use the tokenizer that made them");
   }

@@ -47,8 +47,15 @@ TEST(CorpusTest, InvalidUtf8NamesFileAndOffset) {
 
 TEST(CorpusTest, BadJsonlAndEmptyCorpus) {
   testing::TempDir dir;
-  EXPECT_NE(error_of(dir.write("a.jsonl", "{\"txt\": \"x\"}\n")).find("a.jsonl:1: no string field \"text\""), std::string::npos);
-  EXPECT_NE(error_of(dir.write("b.jsonl", "{broken\n")).find("b.jsonl:1: not a JSON object"), std::string::npos);
+  EXPECT_NE(error_of(dir.write("a.jsonl", "{\"txt\": \"x\"}\n")).find("a.jsonl:1: no field \"text\""), std::string::npos);
+  EXPECT_NE(error_of(dir.write("b.jsonl", "{broken\n")).find("b.jsonl:1: not JSON"), std::string::npos);
+  EXPECT_NE(error_of(dir.write("c.jsonl", "[1, 2]\n")).find("c.jsonl:1: a JSONL line must be an object"), std::string::npos);
+  // A "text" that is not a string is refused by its JSON type, never read as its digits or as "".
+  for (const char* value : {"5", "-1.5e3", "null", "true", "[\"a\"]", "{\"t\": \"a\"}"}) {
+    const std::string e = error_of(dir.write("t.jsonl", "{\"text\": \"fine\"}\n{\"text\": " + std::string(value) + "}\n"));
+    EXPECT_NE(e.find("t.jsonl:2: field \"text\" is "), std::string::npos) << value << ": " << e;
+    EXPECT_NE(e.find(", not a string"), std::string::npos) << value << ": " << e;
+  }
   dir.write("e/a.txt", "  \n");
   EXPECT_NE(error_of(dir / "e").find("empty corpus"), std::string::npos);
   EXPECT_NE(error_of(dir / "nope").find("corpus not found"), std::string::npos);
@@ -65,6 +72,9 @@ TEST(CorpusTest, SplitFirstNOrByName) {
   EXPECT_EQ(train.size(), 2u);
   EXPECT_THROW(split_corpus(docs, 0, {"zz"}, train, val), std::runtime_error);
   EXPECT_THROW(split_corpus(docs, 3, {}, train, val), std::runtime_error);
+  split_corpus(docs, 0, {}, train, val, /*validation_only=*/true);
+  EXPECT_EQ(val.size(), 3u);
+  EXPECT_TRUE(train.empty());
 }
 
 }  // namespace

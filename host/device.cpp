@@ -3,6 +3,8 @@
 
 #include <torch/version.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <stdexcept>
 
@@ -106,6 +108,19 @@ void synchronize(const at::Device& device) {
 #else
   (void)device;
 #endif
+}
+
+int64_t device_memory_bytes(const at::Device& device) {
+#if GOLF_BUILD_CUDA
+  if (device.is_cuda()) {
+    cudaDeviceProp prop{};
+    return cudaGetDeviceProperties(&prop, device.index() < 0 ? 0 : device.index()) == cudaSuccess
+               ? int64_t(prop.totalGlobalMem)
+               : 0;
+  }
+#endif
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? int64_t(pages) * page : 0;
 }
 
 int64_t peak_memory_bytes(const at::Device& device) {

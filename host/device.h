@@ -35,6 +35,9 @@ ComputeDevice compute_device(const Config& run);
 // Waits for work queued on `device` (a no-op on the CPU), so a clock read afterwards is honest.
 void synchronize(const at::Device& device);
 
+// Total memory of `device`: the GPU's, or the machine's physical memory for the CPU; 0 when unknown.
+int64_t device_memory_bytes(const at::Device& device);
+
 // Peak bytes allocated by LibTorch on `device` since the start; 0 on the CPU.
 int64_t peak_memory_bytes(const at::Device& device);
 

@@ -4,16 +4,17 @@
 #include <chrono>
 #include <cmath>
 
+#include "errors.h"
 #include "shard.h"
 
 namespace golf::host {
 
-at::Tensor load_val_stream(const std::vector<std::string>& files, int64_t seq_len, int64_t max_tokens) {
-  std::vector<int64_t> tokens = read_stream(files);
+at::Tensor load_val_stream(const std::vector<std::string>& files, int64_t seq_len, int64_t max_tokens, int64_t vocab) {
+  std::vector<int64_t> tokens = read_stream(files, vocab);
   int64_t n = tokens.size();
   if (n < seq_len + 1)
-    throw std::runtime_error("validation stream has " + std::to_string(n) + " tokens, fewer than seq_len + 1 = " +
-                             std::to_string(seq_len + 1));
+    throw InputError("the validation stream (" + files.front() + (files.size() > 1 ? " and " + std::to_string(files.size() - 1) + " more" : "") +
+                     ") has " + std::to_string(n) + " tokens, fewer than [train] seq_len + 1 = " + std::to_string(seq_len + 1));
   int64_t usable = (n - 1) / seq_len * seq_len;
   if (max_tokens > 0) usable = std::min(usable, max_tokens);
   return at::tensor(std::vector<int64_t>(tokens.begin(), tokens.begin() + usable + 1), at::kLong);

@@ -10,8 +10,9 @@
 namespace golf::host {
 
 // All val shards concatenated, truncated as the reference does to ((N-1)/seq_len)*seq_len + 1
-// tokens (then to max_tokens + 1 when max_tokens > 0). int64 on the CPU.
-at::Tensor load_val_stream(const std::vector<std::string>& files, int64_t seq_len, int64_t max_tokens);
+// tokens (then to max_tokens + 1 when max_tokens > 0). int64 on the CPU. Every id is checked against
+// `vocab` (the tokenizer's), and the stream must hold seq_len + 1 tokens: an InputError otherwise.
+at::Tensor load_val_stream(const std::vector<std::string>& files, int64_t seq_len, int64_t max_tokens, int64_t vocab);
 
 // Bytes the BPB of `tokens` divides by, counted by the host from the tables (independently of the
 // evaluator): sum over t of base_bytes[y_t] + (has_leading_space[y_t] && !is_boundary[x_t]).

@@ -22,6 +22,8 @@
 #include "context.h"
 #include "corpus.h"
 #include "device.h"
+#include "errors.h"
+#include "files.h"
 #include "evaluate.h"
 #include "golf/golf.h"
 #include "json.h"
@@ -35,30 +37,8 @@ namespace fs = std::filesystem;
 namespace golf::host {
 namespace {
 
-// Bad input from the user (exit 2), as opposed to a failure while working (exit 1).
-struct BadInput : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // A safetensors header larger than this is not a weights file (the format's own readers cap it too).
 constexpr uint64_t kMaxSafetensorsHeader = 100 << 20;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput(path + ": cannot read the file");
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-// Writes `bytes` to path.tmp, then renames it over `path`.
-void write_atomically(const std::string& path, const char* data, size_t size) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(data, std::streamsize(size));
-    if (!out.flush()) throw std::runtime_error(tmp + ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
 
 struct SafetensorsType {
   const char* name;
@@ -76,17 +56,17 @@ const char* safetensors_name(at::ScalarType t) {
 
 StateDict read_safetensors(const std::string& path, const std::string& bytes) {
   uint64_t header_len = 0;
-  if (bytes.size() < 8) throw BadInput(path + ": " + std::to_string(bytes.size()) + " bytes, too short for safetensors");
+  if (bytes.size() < 8) throw InputError(path + ": " + std::to_string(bytes.size()) + " bytes, too short for safetensors");
   std::memcpy(&header_len, bytes.data(), 8);  // little-endian, as on every machine golf runs on
   if (header_len > kMaxSafetensorsHeader || header_len > bytes.size() - 8)
-    throw BadInput(path + ": safetensors header of " + std::to_string(header_len) + " bytes does not fit the file's " +
+    throw InputError(path + ": safetensors header of " + std::to_string(header_len) + " bytes does not fit the file's " +
                    std::to_string(bytes.size()) + " bytes");
   boost::property_tree::ptree header;
   try {
     std::istringstream json(bytes.substr(8, header_len));
     boost::property_tree::read_json(json, header);
   } catch (const std::exception& e) {
-    throw BadInput(path + ": safetensors header is not JSON (" + std::string(e.what()) + ")");
+    throw InputError(path + ": safetensors header is not JSON (" + std::string(e.what()) + ")");
   }
   const char* data = bytes.data() + 8 + header_len;
   const uint64_t data_len = bytes.size() - 8 - header_len;
@@ -100,25 +80,25 @@ StateDict read_safetensors(const std::string& path, const std::string& bytes) {
       bool known = false;
       for (const auto& s : kSafetensorsTypes)
         if (dtype == s.name) type = s.type, known = true;
-      if (!known) throw BadInput(where + ": unsupported dtype " + dtype);
+      if (!known) throw InputError(where + ": unsupported dtype " + dtype);
       std::vector<int64_t> shape;
       for (const auto& d : entry.get_child("shape")) shape.push_back(d.second.get_value<int64_t>());
       std::vector<uint64_t> offsets;
       for (const auto& d : entry.get_child("data_offsets")) offsets.push_back(d.second.get_value<uint64_t>());
       uint64_t numel = 1;
       for (int64_t d : shape) {
-        if (d < 0) throw BadInput(where + ": negative dimension");
+        if (d < 0) throw InputError(where + ": negative dimension");
         numel *= uint64_t(d);
       }
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_len ||
           offsets[1] - offsets[0] != numel * c10::elementSize(type))
-        throw BadInput(where + ": data_offsets do not match its shape and dtype within the " + std::to_string(data_len) +
+        throw InputError(where + ": data_offsets do not match its shape and dtype within the " + std::to_string(data_len) +
                        "-byte data section");
       at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
       if (numel) std::memcpy(t.data_ptr(), data + offsets[0], offsets[1] - offsets[0]);
       out[name] = t;
     } catch (const boost::property_tree::ptree_error& e) {
-      throw BadInput(where + ": malformed entry (" + std::string(e.what()) + ")");
+      throw InputError(where + ": malformed entry (" + std::string(e.what()) + ")");
     }
   }
   return out;
@@ -139,18 +119,18 @@ StateDict read_torch_save(const std::string& path) {
     auto [pkl, size] = reader.getRecord("data.pkl");
     const std::string text(static_cast<const char*>(pkl.get()), size);
     if (text.find("collections\nOrderedDict") != std::string::npos)
-      throw BadInput(path + ": a pickled OrderedDict (what torch.save(model.state_dict()) writes), which LibTorch " TORCH_VERSION
+      throw InputError(path + ": a pickled OrderedDict (what torch.save(model.state_dict()) writes), which LibTorch " TORCH_VERSION
                      " cannot read; re-save it as a plain dict: "
                      "python -c \"import sys, torch; torch.save(dict(torch.load(sys.argv[1])), sys.argv[2])\" IN OUT");
-    throw BadInput(path + ": not a torch.save state_dict (" + e.what_without_backtrace() + ")");
+    throw InputError(path + ": not a torch.save state_dict (" + e.what_without_backtrace() + ")");
   }
-  if (!value.isGenericDict()) throw BadInput(path + ": holds a " + value.tagKind() + ", not a state_dict (a dict of tensors)");
+  if (!value.isGenericDict()) throw InputError(path + ": holds a " + value.tagKind() + ", not a state_dict (a dict of tensors)");
   StateDict out;
   for (const auto& item : value.toGenericDict()) {
-    if (!item.key().isString()) throw BadInput(path + ": a state_dict key is a " + item.key().tagKind() + ", not a name");
+    if (!item.key().isString()) throw InputError(path + ": a state_dict key is a " + item.key().tagKind() + ", not a name");
     const std::string name = item.key().toStringRef();
     if (!item.value().isTensor())
-      throw BadInput(path + ": entry '" + name + "' is a " + item.value().tagKind() +
+      throw InputError(path + ": entry '" + name + "' is a " + item.value().tagKind() +
                      ", not a tensor (a quantized artifact is read by `golf-host run --reuse-training`, not imported)");
     out[name] = item.value().toTensor();
   }
@@ -163,7 +143,7 @@ StateDict read_golf_archive(const std::string& path) {
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
-    throw BadInput(path + ": not a weights file (" + e.what_without_backtrace() + ")");
+    throw InputError(path + ": not a weights file (" + e.what_without_backtrace() + ")");
   }
   StateDict out;
   for (const auto& key : archive.keys()) {
@@ -179,44 +159,24 @@ Pipeline load_or_bad_input(const std::string& file, const std::vector<std::strin
   try {
     return load_pipeline(file, overrides, registry);
   } catch (const PipelineError& e) {
-    throw BadInput(e.what());
+    throw InputError(e.what());
   }
 }
 
 // The run's pipeline, loaded as the run directory has it.
 Pipeline load_run_pipeline(const std::string& run_dir, Registry& registry) {
   const std::string file = (fs::path(run_dir) / "pipeline.toml").string();
-  if (!fs::is_regular_file(file)) throw BadInput(run_dir + ": not a run directory (no pipeline.toml)");
+  if (!fs::is_regular_file(file)) throw InputError(run_dir + ": not a run directory (no pipeline.toml)");
   return load_or_bad_input(file, {}, registry);
 }
 
 // The architecture of a pipeline, built on s.run's device and dtype (CPU and float32 unless set).
-std::unique_ptr<Architecture> build_model(const Pipeline& p, Standalone& s) {
+std::unique_ptr<Architecture> build_model(const Pipeline& p, Services& s) {
   const StageSpec& spec = *p.stage("architecture");
   s.run.seed_ = p.run->get_int("seed");
-  auto model = s.make<Architecture>("architecture", *spec.plugin, spec.config);
+  auto model = s.make<Architecture>(spec);
   at_stage("architecture", spec.plugin->desc.name, "build", [&] { model->build(); });
   return model;
-}
-
-// Runs `body`, mapping BadInput and ConfigError to exit 2 and any other error to exit 1.
-template <class Fn>
-int guarded(Fn&& body) {
-  try {
-    return body();
-  } catch (const BadInput& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const ConfigError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
 }
 
 }  // namespace
@@ -240,7 +200,7 @@ void write_torch_state_dict(const std::string& path, const NamedTensors& tensors
   });
   torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
   writer.writeEndOfFile();
-  write_atomically(path, zip.data(), zip.size());
+  write_file_atomically(path, std::string(zip.data(), zip.size()));
 }
 
 void write_safetensors(const std::string& path, const NamedTensors& tensors) {
@@ -267,11 +227,11 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors) {
   bytes += json;
   bytes.reserve(bytes.size() + offset);
   for (const auto& t : cpu) bytes.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
-  write_atomically(path, bytes.data(), bytes.size());
+  write_file_atomically(path, bytes);
 }
 
 StateDict read_weights_file(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw BadInput(path + ": no such weights file");
+  if (!fs::is_regular_file(path)) throw InputError(path + ": no such weights file");
   std::ifstream in(path, std::ios::binary);
   char magic[2] = {0, 0};
   in.read(magic, 2);
@@ -280,7 +240,7 @@ StateDict read_weights_file(const std::string& path) {
     const bool golf_archive = reader.hasRecord("constants.pkl");  // LibTorch archives are TorchScript modules
     return golf_archive ? read_golf_archive(path) : read_torch_save(path);
   }
-  return read_safetensors(path, read_file(path));
+  return read_safetensors(path, read_file(path, uint64_t(64) << 30));  // weights files of any size a machine holds
 }
 
 void check_weight_names(const StateDict& file, const std::vector<Param>& params, const std::string& what) {
@@ -300,20 +260,21 @@ void check_weight_names(const StateDict& file, const std::vector<Param>& params,
   std::string all = what + ": " + std::to_string(problems.size()) + " tensor" + (problems.size() == 1 ? "" : "s") +
                     " do not match the architecture's parameters:";
   for (const auto& p : problems) all += "\n" + p;
-  throw BadInput(all);
+  throw InputError(all);
 }
 
 int export_command(const std::string& run_dir, const std::string& format, const std::string& out,
                    const std::vector<std::string>& plugin_dirs) {
-  return guarded([&] {
+  {
     if (format != "torch" && format != "safetensors")
-      throw BadInput("--format must be torch or safetensors, got '" + format + "'");
+      throw InputError("--format must be torch or safetensors, got '" + format + "'");
     Registry registry = scan_plugins(plugin_dirs);
     Pipeline p = load_run_pipeline(run_dir, registry);
-    Standalone s;
+    Services s;
     s.log.set_quiet(true);
     std::vector<Param> params = build_model(p, s)->parameters();
     const std::string weights = (fs::path(run_dir) / "model.pt").string();
+    check_weights_checksum(weights, s.log);
     StateDict stored = read_weights_file(weights);
     check_weight_names(stored, params, weights);
     NamedTensors ordered;  // the architecture's order: the reference's named_parameters() order for gpt
@@ -324,31 +285,33 @@ int export_command(const std::string& run_dir, const std::string& format, const 
       write_safetensors(out, ordered);
     std::printf("%s: %zu tensors from %s (%s)\n", out.c_str(), ordered.size(), weights.c_str(), format.c_str());
     return 0;
-  });
+  }
 }
 
 int import_command(const std::string& file, const std::string& pipeline, const std::vector<std::string>& overrides,
                    const std::string& out_run_dir, const std::vector<std::string>& plugin_dirs) {
-  return guarded([&] {
+  {
     Registry registry = scan_plugins(plugin_dirs);
     Pipeline p = load_or_bad_input(pipeline, overrides, registry);
-    Standalone s;
+    Services s;
     std::vector<Param> params = build_model(p, s)->parameters();
     StateDict values = read_weights_file(file);
     check_weight_names(values, params, file);
     assign_weights(values, params, file);  // converts dtypes to the model's; shapes checked above
 
     const std::string dir = make_run_dir(out_run_dir, p.run->get_string("name"));
-    std::ofstream(fs::path(dir) / "pipeline.toml") << p.resolved << "\n";
+    std::ostringstream resolved;
+    resolved << p.resolved << "\n";
+    write_file_atomically((fs::path(dir) / "pipeline.toml").string(), resolved.str());
     s.log.open((fs::path(dir) / "log.txt").string());
     write_provenance(s.log, p, "cpu", s.run.seed_);
     // The tokenizer and data a later `run --reuse-training` or `score` of this directory reads.
     const StageSpec& tok = *p.stage("tokenizer");
-    auto tokenizer = s.make<Tokenizer>("tokenizer", *tok.plugin, tok.config);
+    auto tokenizer = s.make<Tokenizer>(tok);
     const std::string corpus = p.data->get_string("corpus");
     at_stage("tokenizer", tok.plugin->desc.name, "prepare", [&] {
       if (!corpus.empty())
-        prepare_corpus(corpus, p.data->get_int("val_docs"), *tokenizer, dir, s.log);
+        prepare_corpus(read_pipeline_corpus(*p.data), *tokenizer, dir, s.log);
       else
         tokenizer->prepare({}, (fs::path(dir) / "tokenizer").string());
     });
@@ -361,70 +324,71 @@ int import_command(const std::string& file, const std::string& pipeline, const s
     summary.add("imported_sha256", sha256_file(file));
     summary.add("golf_version", golf_version());
     summary.add("golf_commit", golf_commit());
-    std::ofstream(fs::path(dir) / "summary.json") << summary.str() << "\n";
+    write_file_atomically((fs::path(dir) / "summary.json").string(), summary.str() + "\n");
     s.log.info("imported " + std::to_string(params.size()) + " tensors from " + file + " into " + dir +
                "; `golf-host run " + pipeline + " --reuse-training " + dir + "` quantizes and scores them");
     return 0;
-  });
+  }
 }
 
 int score_command(const std::string& pipeline, const std::vector<std::string>& overrides, const std::string& weights,
                   const std::string& val_glob, const std::vector<std::string>& plugin_dirs) {
-  return guarded([&] {
+  {
     Registry registry = scan_plugins(plugin_dirs);
     Pipeline p = load_or_bad_input(pipeline, overrides, registry);
-    Standalone s;
+    Services s;
     s.log.set_quiet(true);
     ComputeDevice device = compute_device(*p.run);
     s.run.device_ = device.device;
     s.run.dtype_ = device.dtype;
 
     const bool from_run = fs::is_directory(weights);
-    if (!from_run && !fs::is_regular_file(weights)) throw BadInput("--weights " + weights + ": no such file or run directory");
+    if (!from_run && !fs::is_regular_file(weights)) throw InputError("--weights " + weights + ": no such file or run directory");
     const std::string corpus = p.data->get_string("corpus");
     if (!corpus.empty() && !from_run)
-      throw BadInput(pipeline + ": [data] corpus makes the tokenizer in the run; give the run directory that trained it "
+      throw InputError(pipeline + ": [data] corpus makes the tokenizer in the run; give the run directory that trained it "
                      "(--weights RUN_DIR), so that the same tokenizer scores the weights");
 
     const StageSpec& tok = *p.stage("tokenizer");
-    auto tokenizer = s.make<Tokenizer>("tokenizer", *tok.plugin, tok.config);
+    auto tokenizer = s.make<Tokenizer>(tok);
     const fs::path tok_dir = from_run ? fs::path(weights) / "tokenizer" : fs::temp_directory_path();
     at_stage("tokenizer", tok.plugin->desc.name, "prepare", [&] { tokenizer->prepare({}, tok_dir.string()); });
 
     std::string glob = val_glob;
     if (glob.empty() && !corpus.empty()) glob = (fs::path(weights) / "data" / (dataset_name(corpus) + "_val_*.bin")).string();
     if (glob.empty()) glob = p.data->get_string("val_shards");
-    if (glob.empty()) throw BadInput(pipeline + ": [data] has no val_shards; give --val GLOB");
+    if (glob.empty()) throw InputError(pipeline + ": [data] has no val_shards; give --val GLOB");
     std::vector<std::string> files;
     try {
       files = glob_shards(glob);
     } catch (const std::exception& e) {
-      throw BadInput(e.what());
+      throw InputError(e.what());
     }
     try {
       check_shards_tokenizer(files, *tokenizer);
     } catch (const std::runtime_error& e) {
-      throw BadInput(e.what());
+      throw InputError(e.what());
     }
 
     auto model = build_model(p, s);
     std::vector<Param> params = model->parameters();
     const std::string file = from_run ? (fs::path(weights) / "model.pt").string() : weights;
+    if (from_run) check_weights_checksum(file, s.log);
     StateDict values = read_weights_file(file);
     check_weight_names(values, params, file);
     assign_weights(values, params, file);
 
     const int64_t seq_len = p.train->get_int("seq_len");
-    at::Tensor val = load_val_stream(files, seq_len, p.data->get_int("max_val_tokens"));
+    at::Tensor val = load_val_stream(files, seq_len, p.data->get_int("max_val_tokens"), tokenizer->vocab_size());
     ByteTables tables = tokenizer->byte_tables();
     int64_t bytes = 0;
     try {
       bytes = count_bytes(val, tables);
     } catch (const std::exception& e) {
-      throw BadInput(glob + ": " + e.what());
+      throw InputError(glob + ": " + e.what());
     }
     const StageSpec& ev = *p.stage("evaluator");
-    auto evaluator = s.make<Evaluator>("evaluator", *ev.plugin, ev.config);
+    auto evaluator = s.make<Evaluator>(ev);
     EvalInput input{val, &tables, seq_len};
     EvalResult r = at_stage("evaluator", ev.plugin->desc.name, "evaluate",
                             [&] { return evaluate(*evaluator, ev.plugin->desc.name, *model, input, bytes); });
@@ -433,7 +397,7 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
                 file.c_str(), glob.c_str(), files.size(), device.description.c_str(), r.val_loss, r.val_bpb,
                 (long long)r.tokens, (long long)r.bytes, r.seconds);
     return 0;
-  });
+  }
 }
 
 }  // namespace golf::host

@@ -7,8 +7,8 @@
 
 namespace golf::host {
 
-TokenLoader::TokenLoader(std::vector<std::string> files, int rank, int world_size)
-    : files_(std::move(files)), rank_(rank), world_size_(world_size) {
+TokenLoader::TokenLoader(std::vector<std::string> files, int rank, int world_size, int64_t vocab)
+    : files_(std::move(files)), rank_(rank), world_size_(world_size), vocab_(vocab) {
   if (files_.empty()) throw std::runtime_error("no training shards");
   load(0);
 }
@@ -16,7 +16,7 @@ TokenLoader::TokenLoader(std::vector<std::string> files, int rank, int world_siz
 void TokenLoader::load(size_t file) {
   file_ = file;
   offset_ = 0;
-  tokens_ = read_shard(files_[file_]);
+  tokens_ = read_shard(files_[file_], vocab_);
 }
 
 void TokenLoader::seek(Position p) {

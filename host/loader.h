@@ -15,8 +15,9 @@ namespace golf::host {
 // overlap by one token. No shuffling, no document masking.
 class TokenLoader {
  public:
-  // REQUIRES: files non-empty, each a valid shard (checked on read).
-  TokenLoader(std::vector<std::string> files, int rank, int world_size);
+  // REQUIRES: files non-empty. Each shard is checked as it is read: header, size, and every id below
+  // `vocab` (an InputError names the shard and position otherwise).
+  TokenLoader(std::vector<std::string> files, int rank, int world_size, int64_t vocab);
 
   // x, y: int64 [local_tokens / seq_len, seq_len] on the CPU.
   // REQUIRES: local_tokens % seq_len == 0.
@@ -34,6 +35,7 @@ class TokenLoader {
   void load(size_t file);
   std::vector<std::string> files_;
   int rank_, world_size_;
+  int64_t vocab_;
   size_t file_ = 0;
   int64_t offset_ = 0;
   std::vector<uint16_t> tokens_;

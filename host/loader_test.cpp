@@ -5,6 +5,7 @@
 
 #include <numeric>
 
+#include "errors.h"
 #include "shard.h"
 #include "temp_dir.h"
 
@@ -18,7 +19,7 @@ TEST(LoaderTest, ConsecutiveBatchesAcrossShardsAndWrapAround) {
   std::iota(b.begin(), b.end(), 100);
   write_shard(dir / "s0.bin", a);
   write_shard(dir / "s1.bin", b);
-  TokenLoader loader({dir / "s0.bin", dir / "s1.bin"}, 0, 1);
+  TokenLoader loader({dir / "s0.bin", dir / "s1.bin"}, 0, 1, 1024);
   // Stream: 0..9, 100..106, 0..9, ... Each call takes local+1 = 5 tokens.
   auto [x, y] = loader.next(4, 2);
   EXPECT_TRUE(x.equal(at::tensor({0, 1, 2, 3}, at::kLong).view({2, 2})));
@@ -37,7 +38,7 @@ TEST(LoaderTest, RankSlicesAndSeek) {
   std::iota(a.begin(), a.end(), 0);
   write_shard(dir / "s0.bin", a);
   // world 2, local 4: each call takes 2*(4+1)=10 tokens; rank 1 keeps [5, 10).
-  TokenLoader r1({dir / "s0.bin"}, 1, 2);
+  TokenLoader r1({dir / "s0.bin"}, 1, 2, 1024);
   auto [x, y] = r1.next(4, 4);
   EXPECT_TRUE(x.flatten().equal(at::tensor({5, 6, 7, 8}, at::kLong)));
   EXPECT_TRUE(y.flatten().equal(at::tensor({6, 7, 8, 9}, at::kLong)));
@@ -47,6 +48,21 @@ TEST(LoaderTest, RankSlicesAndSeek) {
   auto [x3, y3] = r1.next(4, 4);
   EXPECT_TRUE(x2.equal(x3));
   EXPECT_EQ(x2[0][0].item<int64_t>(), 15);
+}
+
+TEST(LoaderTest, AnIdOutsideTheVocabularyNamesShardAndPosition) {
+  testing::TempDir dir;
+  write_shard(dir / "ok.bin", std::vector<uint16_t>(20, 7));
+  write_shard(dir / "bad.bin", {1, 2, 3, 600, 4});
+  TokenLoader loader({dir / "ok.bin", dir / "bad.bin"}, 0, 1, 512);
+  loader.next(16, 4);  // the first shard is fine
+  try {
+    loader.next(16, 4);
+    FAIL() << "id 600 of a 512-id tokenizer was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.bin: token 3 (of 5) has id 600, outside the tokenizer's 512 ids"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

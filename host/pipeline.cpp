@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -130,6 +131,52 @@ std::string with_article(const std::string& noun) {
 
 std::vector<golf_config_key> keys(std::initializer_list<golf_config_key> k) { return k; }
 
+// `config`'s every key, the user's value or the default, with paths made absolute.
+toml::table resolved_table(const TableConfig& config) {
+  toml::table out;
+  for (const auto& k : config.schema().keys) {
+    const std::string key = k.key;
+    if (k.type == GOLF_TYPE_PATH) {
+      std::string v = config.get_string(key);
+      out.insert(key, v.empty() ? v : fs::absolute(v).lexically_normal().string());
+    } else if (const toml::node* n = config.table().get(key)) {
+      out.insert(key, *n);
+    } else {
+      toml::table d = toml::parse(std::string("v = ") + k.default_value);
+      out.insert(key, *d.get("v"));
+    }
+  }
+  return out;
+}
+
+// The pipeline as it runs: every table, every key with its value or default, paths absolute, so the
+// file reruns the same pipeline from any folder.
+toml::table resolve(const Pipeline& p) {
+  toml::table root;
+  toml::table run = resolved_table(*p.run);
+  std::string globs;  // code_files globs are relative to the pipeline file
+  std::stringstream list(p.run->get_string("code_files"));
+  for (std::string g; std::getline(list, g, ',');) {
+    g.erase(0, g.find_first_not_of(' '));
+    g.erase(g.find_last_not_of(' ') + 1);
+    if (g.empty()) continue;
+    fs::path full = fs::path(g).is_absolute() ? fs::path(g) : fs::absolute(fs::path(p.file).parent_path() / g);
+    globs += (globs.empty() ? "" : ",") + full.lexically_normal().string();
+  }
+  run.insert_or_assign("code_files", globs);
+  root.insert("run", std::move(run));
+  root.insert("data", resolved_table(*p.data));
+  root.insert("train", resolved_table(*p.train));
+  for (const auto& st : p.stages) {
+    toml::table t = resolved_table(st.config);
+    const std::string& named = st.config.table().get("plugin")->value<std::string>().value();
+    const bool by_path = named.size() > 3 && named.compare(named.size() - 3, 3, ".so") == 0;
+    t.insert("plugin", by_path ? st.plugin->library : std::string(st.plugin->desc.name));
+    root.insert(st.table, std::move(t));
+  }
+  return root;
+}
+
 }  // namespace
 
 const std::vector<StageSlot>& stage_slots() {
@@ -148,12 +195,13 @@ const Schema& run_schema() {
                               {"device", GOLF_TYPE_STRING, "\"cpu\"", "\"cpu\" or \"cuda\""},
                               {"dtype", GOLF_TYPE_STRING, "\"auto\"",
                                "compute dtype: \"auto\" (bfloat16 on cuda, float32 on cpu), \"float32\" or \"bfloat16\""},
-                              {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads; 0 = LibTorch's default"},
+                              {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads, 0 to 4096; 0 = LibTorch's default"},
                               {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
                               {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "evaluation wallclock budget (warned when exceeded); 0 = none"},
-                              {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this"},
+                              {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this (>= 1)"},
                               {"code_files", GOLF_TYPE_STRING, "\"\"",
-                               "comma-separated globs (relative to the pipeline file) whose bytes count as bytes_code"}})};
+                               "comma-separated globs (relative to the pipeline file) of files counted in bytes_code "
+                               "besides the stage plugins' own sources"}})};
   return s;
 }
 
@@ -228,7 +276,7 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     for (const auto& slot : stage_slots()) {
       const toml::table* t = doc.root.get_as<toml::table>(slot.table);
       if (!t) {
-        if (slot.required) errors.push_back(file + ": missing table [" + slot.table + "] (a " + kind_name(slot.kind) + " stage)");
+        if (slot.required) errors.push_back(file + ": missing table [" + slot.table + "] (" + with_article(kind_name(slot.kind)) + " stage)");
         continue;
       }
       SourcedTable st = sourced(slot.table);
@@ -279,8 +327,10 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
       p.stages.push_back(StageSpec{slot.table, plugin, TableConfig(schema, std::move(st))});
     }
   }
-  p.resolved = std::move(doc.root);
-  if (errors.empty()) return p;
+  if (errors.empty()) {
+    p.resolved = resolve(p);
+    return p;
+  }
   std::string all;
   for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e;
   throw PipelineError(all);

@@ -35,7 +35,8 @@ struct StageSpec {
 
 struct Pipeline {
   std::string file;            // the top-level pipeline file
-  toml::table resolved;        // after extends and --set; written to the run directory
+  toml::table resolved;        // every table and key with its value or default, paths absolute: what
+                               // the run directory's pipeline.toml holds, and reruns as it ran
   std::unique_ptr<TableConfig> run, data, train;
   std::vector<StageSpec> stages;  // present stages in stage_slots() order
   const StageSpec* stage(const std::string& table) const;  // nullptr when absent

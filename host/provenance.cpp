@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "device.h"
+#include "errors.h"
 #include "golf_build_info.h"
 
 #if GOLF_HAVE_CRYPTO
@@ -52,7 +53,7 @@ std::string make_run_dir(const std::string& requested, const std::string& name) 
   }
   std::error_code ec;
   if (fs::exists(dir) && !fs::is_empty(dir, ec))
-    throw std::runtime_error(dir.string() + ": run directory exists and is not empty; choose another --run-dir");
+    throw InputError(dir.string() + ": run directory exists and is not empty; choose another --run-dir");
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error(dir.string() + ": cannot create run directory (" + ec.message() + ")");
   return fs::absolute(dir).lexically_normal().string();

@@ -185,8 +185,14 @@ const LibraryEntry& Registry::load(const std::string& path) {
            boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_deepbind,
            load_error);
   if (load_error) {
-    e.error = where + ": cannot be loaded as a shared library (" + load_error.message() +
-              "); if it names an undefined LibTorch symbol, the plugin was built against another LibTorch";
+    // Boost.DLL keeps only an error code; the loader's own reason (an undefined symbol, a missing
+    // dependency, a wrong ELF class) comes from dlerror() after the same load.
+    std::string reason = load_error.message();
+    if (void* h = dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL)) dlclose(h);
+    else if (const char* why = dlerror()) reason = why;
+    e.error = where + ": cannot be loaded as a shared library: " + reason +
+              "\n    (an undefined LibTorch or c10 symbol means the plugin was built against another LibTorch; "
+              "rebuild it with find_package(golf) from this install)";
     return e;
   }
   if (!lib.has(GOLF_ENTRY_POINT)) {

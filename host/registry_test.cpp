@@ -47,6 +47,12 @@ TEST(RegistryTest, RefusesOtherAbiMajorNamingBothVersions) {
   EXPECT_NE(e.find("rebuild"), std::string::npos) << e;
 }
 
+TEST(RegistryTest, RefusesAnUnloadableLibraryWithTheLoadersOwnReason) {
+  std::string e = refusal(bad("undefined-symbol"));
+  EXPECT_NE(e.find("libgolf-test-undefined-symbol.so: cannot be loaded as a shared library"), std::string::npos) << e;
+  EXPECT_NE(e.find("undefined symbol: golf_test_symbol_nobody_defines"), std::string::npos) << e;
+}
+
 TEST(RegistryTest, RefusesNewerAbiMinor) {
   std::string e = refusal(bad("abi-minor"));
   EXPECT_NE(e.find("golf ABI 1.1"), std::string::npos) << e;

@@ -1,26 +1,28 @@
-// host/run.cpp: tokenizer -> data -> model -> training -> averaging -> evaluation -> quantization ->
-// compression -> artifact -> read back -> final evaluation, with the rules checked by the host.
+// host/run.cpp: checks -> run directory -> tokenizer and data -> model -> training -> averaging ->
+// evaluation -> quantization -> compression -> artifact -> read back -> final evaluation, with the
+// rules checked by the host.
 #include "run.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
-#include <glob.h>
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "artifact.h"
 #include "context.h"
 #include "corpus.h"
 #include "device.h"
+#include "errors.h"
 #include "evaluate.h"
+#include "files.h"
 #include "golf/golf.h"
+#include "interrupt.h"
 #include "json.h"
 #include "pipeline.h"
+#include "preflight.h"
 #include "provenance.h"
 #include "shard.h"
 #include "train.h"
@@ -36,35 +38,6 @@ struct LimitExceeded : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string table_text(const toml::table& root, const std::string& key) {
-  std::ostringstream s;
-  if (const auto* t = root.get_as<toml::table>(key)) s << *t;
-  return s.str();
-}
-
-int64_t code_bytes(const std::string& globs, const std::string& pipeline_file, std::vector<std::string>& files) {
-  int64_t total = 0;
-  std::stringstream list(globs);
-  fs::path base = fs::path(pipeline_file).parent_path();
-  for (std::string pattern; std::getline(list, pattern, ',');) {
-    pattern.erase(0, pattern.find_first_not_of(' '));
-    pattern.erase(pattern.find_last_not_of(' ') + 1);
-    if (pattern.empty()) continue;
-    fs::path full = fs::path(pattern).is_absolute() ? fs::path(pattern) : base / pattern;
-    glob_t g{};
-    if (::glob(full.c_str(), 0, nullptr, &g) != 0) {
-      ::globfree(&g);
-      throw std::runtime_error("[run] code_files: '" + pattern + "' matches no file (relative to " + base.string() + ")");
-    }
-    for (size_t i = 0; i < g.gl_pathc; ++i) {
-      total += fs::file_size(g.gl_pathv[i]);
-      files.emplace_back(g.gl_pathv[i]);
-    }
-    ::globfree(&g);
-  }
-  return total;
-}
-
 // Cross-entropy of a unigram model (add-one smoothed counts over up to 100M training tokens)
 // on the validation targets, in bits per byte: the floor any trained model should clear.
 double unigram_bpb(const std::vector<std::string>& train_files, const at::Tensor& val, int64_t vocab, int64_t bytes) {
@@ -72,8 +45,7 @@ double unigram_bpb(const std::vector<std::string>& train_files, const at::Tensor
   double total = vocab;
   int64_t seen = 0;
   for (const auto& f : train_files) {
-    for (uint16_t t : read_shard(f))
-      if (t < vocab) counts[t] += 1, total += 1;
+    for (uint16_t t : read_shard(f, vocab)) counts[t] += 1, total += 1;
     if ((seen += shard_tokens(f)) > 100'000'000) break;
   }
   const int64_t* v = val.data_ptr<int64_t>();
@@ -85,32 +57,26 @@ double unigram_bpb(const std::vector<std::string>& train_files, const at::Tensor
 class Run {
  public:
   Run(const RunOptions& o, Pipeline p) : o_(o), p_(std::move(p)) {}
-  int go();
+  int go(Registry& registry);
 
  private:
-  void setup_device();
-  template <class Kind>
-  std::unique_ptr<Kind> make(const std::string& table);
+  void body();
+  void enter(const std::string& phase);
+  std::string plugin(const char* table) const { return p_.stage(table)->plugin->desc.name; }
   void prepare_data();
   EvalResult eval(const std::string& label);
+  void save_trained_weights();
   void write_summary();
 
   const RunOptions& o_;
   Pipeline p_;
-  RunLog log_;
-  MetricsSink metrics_;
-  RunState state_;
-  std::string dir_;
-  std::vector<std::unique_ptr<StageContext>> contexts_;
-  std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<Architecture> model_;
-  std::unique_ptr<Optimizer> optimizer_;
-  std::unique_ptr<Averaging> averaging_;
-  std::unique_ptr<Qat> qat_;
-  std::unique_ptr<Quantizer> quantizer_;
-  std::unique_ptr<Compressor> compressor_;
-  std::unique_ptr<Evaluator> evaluator_;
+  Services s_;         // before prepared_: the stages borrow it
+  Prepared prepared_;
+  Stages& st_ = prepared_.stages;
+  std::string dir_, weights_;
+  std::string phase_ = "the checks before the run";
   std::vector<std::string> train_files_, val_files_;
+  std::vector<Param> params_;
   at::Tensor val_;
   ByteTables tables_;
   int64_t val_bytes_ = 0;
@@ -118,249 +84,233 @@ class Run {
   std::string status_ = "failed", error_;
 };
 
-template <class Kind>
-std::unique_ptr<Kind> Run::make(const std::string& table) {
-  const StageSpec* spec = p_.stage(table);
-  if (!spec) return nullptr;
-  contexts_.push_back(std::make_unique<StageContext>(table, spec->config, log_, metrics_, state_));
-  return std::unique_ptr<Kind>(static_cast<Kind*>(create_stage(*spec->plugin, *contexts_.back())));
-}
-
-void Run::setup_device() {
-  ComputeDevice d = compute_device(*p_.run);
-  state_.device_ = d.device;
-  state_.dtype_ = d.dtype;
-  log_.info("device " + d.description + ", compute dtype " + std::string(c10::toString(d.dtype)));
+// A safe point between phases: a signal that arrived during the current phase ends the run here.
+void Run::enter(const std::string& phase) {
+  check_interrupt(phase_);
+  phase_ = phase;
 }
 
 void Run::prepare_data() {
-  const TableConfig& data = *p_.data;
-  std::string corpus = data.get_string("corpus");
-  std::string reuse_data = o_.reuse_training.empty() ? "" : (fs::path(o_.reuse_training) / "data").string();
-  if (!corpus.empty() && reuse_data.empty()) {
-    if (data.is_set("train_shards") || data.is_set("val_shards")) data.fail("corpus", "give either corpus or shard globs, not both");
-    ExportStats s = at_stage("tokenizer", p_.stage("tokenizer")->plugin->desc.name, "prepare", [&] {
-      return prepare_corpus(corpus, data.get_int("val_docs"), *tokenizer_, dir_, log_);
-    });
+  Tokenizer& tokenizer = *st_.tokenizer;
+  if (prepared_.corpus) {  // the tokenizer trains on the training split; both splits become shards
+    ExportStats s = at_stage("tokenizer", plugin("tokenizer"), "prepare",
+                             [&] { return prepare_corpus(*prepared_.corpus, tokenizer, dir_, s_.log); });
     train_files_ = s.train_files, val_files_ = s.val_files;
-    return;
+    const int64_t vocab = tokenizer.vocab_size();
+    if (vocab > st_.architecture->vocab_size())
+      p_.stage("architecture")->config.fail("vocab_size", "tokenizer " + plugin("tokenizer") + " trained " + std::to_string(vocab) +
+                                                              " ids but [architecture] vocab_size is " +
+                                                              std::to_string(st_.architecture->vocab_size()));
+    val_ = load_val_stream(val_files_, prepared_.train.seq_len, p_.data->get_int("max_val_tokens"), vocab);
+  } else {  // checked and loaded before the run directory existed
+    train_files_ = prepared_.shards.train, val_files_ = prepared_.shards.val;
+    val_ = prepared_.val;
   }
-  at_stage("tokenizer", p_.stage("tokenizer")->plugin->desc.name, "prepare",
-           [&] { tokenizer_->prepare({}, (fs::path(dir_) / "tokenizer").string()); });
-  if (!reuse_data.empty() && !corpus.empty()) {
-    train_files_ = glob_shards(reuse_data + "/" + dataset_name(corpus) + "_train_*.bin");
-    val_files_ = glob_shards(reuse_data + "/" + dataset_name(corpus) + "_val_*.bin");
-    return;
-  }
-  ShardFiles shards = pipeline_shards(data, *tokenizer_);
-  train_files_ = std::move(shards.train), val_files_ = std::move(shards.val);
+  if (!o_.reuse_training.empty() && fs::is_directory(fs::path(o_.reuse_training) / "tokenizer"))
+    fs::copy(fs::path(o_.reuse_training) / "tokenizer", fs::path(dir_) / "tokenizer", fs::copy_options::recursive);
 }
 
 EvalResult Run::eval(const std::string& label) {
-  EvalInput input{val_, &tables_, p_.train->get_int("seq_len")};
-  const std::string& plugin = p_.stage("evaluator")->plugin->desc.name;
-  EvalResult r = at_stage("evaluator", plugin, "evaluate",
-                          [&] { return evaluate(*evaluator_, plugin, *model_, input, val_bytes_); });
+  EvalInput input{val_, &tables_, prepared_.train.seq_len};
+  EvalResult r = at_stage("evaluator", plugin("evaluator"), "evaluate",
+                          [&] { return evaluate(*st_.evaluator, plugin("evaluator"), *st_.architecture, input, val_bytes_); });
   char line[200];
   std::snprintf(line, sizeof line, "%s val_loss %.8f val_bpb %.8f (%lld tokens, %lld bytes, %.1fs)", label.c_str(),
                 r.val_loss, r.val_bpb, (long long)r.tokens, (long long)r.bytes, r.seconds);
-  log_.info(line);
+  s_.log.info(line);
   return r;
 }
 
-int Run::go() {
+void Run::save_trained_weights() {
+  save_weights(weights_, params_);
+  summary_.add("weights_sha256", sha256_file(weights_));
+}
+
+int Run::go(Registry& registry) {
+  s_.run.seed_ = uint64_t(p_.run->get_int("seed"));
+  prepared_ = preflight(p_, o_.reuse_training, registry, s_);  // bad input ends here: exit 2, nothing created
+
   dir_ = make_run_dir(o_.run_dir, p_.run->get_string("name"));
-  state_.run_dir_ = dir_;
-  std::ofstream(fs::path(dir_) / "pipeline.toml") << p_.resolved << "\n";
-  log_.open((fs::path(dir_) / "log.txt").string());
-  metrics_.open((fs::path(dir_) / "metrics.jsonl").string());
+  s_.run.run_dir_ = dir_;
+  weights_ = (fs::path(dir_) / "model.pt").string();
+  std::ostringstream resolved;
+  resolved << "# " << fs::absolute(p_.file).string() << ", resolved by golf " << golf_version()
+           << ": every default written out, every path absolute; `golf-host run` reruns it\n"
+           << p_.resolved << "\n";
+  write_file_atomically((fs::path(dir_) / "pipeline.toml").string(), resolved.str());
+  s_.log.open((fs::path(dir_) / "log.txt").string());
+  s_.metrics.open((fs::path(dir_) / "metrics.jsonl").string());
   summary_.add("name", p_.run->get_string("name"));
-  int exit_code = kRunFailed;
+  int exit_code = kExitFailed;
   try {
-    state_.seed_ = p_.run->get_int("seed");
-    setup_device();
-    int64_t threads = p_.run->get_int("threads");
-    if (threads < 0) p_.run->fail("threads", "must be 0 (LibTorch's default) or positive");
-    // Not "every core" by default: with OpenBLAS running its own threads, more OpenMP threads made a
-    // 2-core CPU run 2x slower (docs/performance.md).
-    if (threads > 0) at::set_num_threads(int(threads));
-    write_provenance(log_, p_, state_.device_.str(), state_.seed_);
-    log_.file_only("cpu threads " + std::to_string(at::get_num_threads()));
-    log_.info("run directory " + dir_);
-    at::manual_seed(state_.seed_);
-    TrainOptions topt = TrainOptions::from(*p_.train, *p_.run, state_.world_size_);
-    state_.budget_seconds_ = topt.budget_seconds;
-
-    tokenizer_ = make<Tokenizer>("tokenizer");
-    model_ = make<Architecture>("architecture");
-    optimizer_ = make<Optimizer>("optimizer");
-    averaging_ = make<Averaging>("averaging");
-    qat_ = make<Qat>("qat");
-    quantizer_ = make<Quantizer>("quantizer");
-    compressor_ = make<Compressor>("compressor");
-    evaluator_ = make<Evaluator>("evaluator");
-
-    if (!o_.reuse_training.empty()) {
-      toml::table old = toml::parse_file((fs::path(o_.reuse_training) / "pipeline.toml").string());
-      for (const char* t : {"tokenizer", "architecture", "data"})
-        if (table_text(old, t) != table_text(p_.resolved, t))
-          throw std::runtime_error(std::string("--reuse-training: [") + t + "] differs from the one in " + o_.reuse_training +
-                                   "/pipeline.toml; only stages after training may change");
-      fs::copy(fs::path(o_.reuse_training) / "tokenizer", fs::path(dir_) / "tokenizer", fs::copy_options::recursive);
-    }
-    prepare_data();
-    const std::string tok_name = p_.stage("tokenizer")->plugin->desc.name;
-    if (tokenizer_->vocab_size() > model_->vocab_size())
-      throw std::runtime_error("tokenizer " + tok_name + " has " + std::to_string(tokenizer_->vocab_size()) +
-                               " ids but [architecture] vocab_size is " + std::to_string(model_->vocab_size()) +
-                               "; raise vocab_size to at least the tokenizer's");
-    at_stage("architecture", p_.stage("architecture")->plugin->desc.name, "build", [&] { model_->build(); });
-    std::vector<Param> params = model_->parameters();
-    int64_t n_params = 0;
-    for (const auto& prm : params) n_params += prm.tensor.numel();
-    log_.info("model: " + std::to_string(n_params) + " parameters in " + std::to_string(params.size()) + " tensors");
-    summary_.add("params", n_params);
-
-    const int64_t seq_len = topt.seq_len;
-    val_ = load_val_stream(val_files_, seq_len, p_.data->get_int("max_val_tokens"));
-    tables_ = tokenizer_->byte_tables();
-    if (int64_t(tables_.base_bytes.size()) != tokenizer_->vocab_size())
-      throw std::runtime_error("tokenizer " + tok_name + " returned byte tables of the wrong size");
-    val_bytes_ = count_bytes(val_, tables_);
-    log_.info("validation: " + std::to_string(val_.numel() - 1) + " targets, " + std::to_string(val_bytes_) + " bytes");
-    double unigram = unigram_bpb(train_files_, val_, tokenizer_->vocab_size(), val_bytes_);
-    summary_.add("unigram_bpb", unigram);
-    log_.info("unigram baseline val_bpb " + std::to_string(unigram));
-
-    const std::string weights = (fs::path(dir_) / "model.pt").string();
-    optimizer_->attach(params);
-    if (averaging_) averaging_->attach(params);
-    if (qat_) qat_->attach(params);
-    if (!o_.reuse_training.empty()) {
-      load_weights((fs::path(o_.reuse_training) / "model.pt").string(), params);
-      fs::copy_file(fs::path(o_.reuse_training) / "model.pt", weights);
-      log_.info("reusing the trained weights of " + o_.reuse_training);
-      summary_.add("reused_training", o_.reuse_training);
-    } else {
-      TokenLoader loader(train_files_, state_.rank_, state_.world_size_);
-      TrainParts parts{*model_, *optimizer_, averaging_.get(), qat_.get(), loader, params};
-      install_sigint_handler();
-      TrainResult tr = train(parts, topt, state_, log_, metrics_, [&](int64_t step) {
-        EvalResult r = eval("step " + std::to_string(step));
-        metrics_.write(step, {{"val_loss", r.val_loss}, {"val_bpb", r.val_bpb}});
-      });
-      summary_.add("steps", tr.steps);
-      summary_.add("train_seconds", tr.seconds);
-      if (state_.device_.is_cuda()) summary_.add("peak_memory_bytes", peak_memory_bytes(state_.device_));
-      summary_.add("stop_reason", tr.stop_reason);
-      summary_.add("train_loss", tr.last_loss);
-      log_.info("training stopped (" + tr.stop_reason + ") after " + std::to_string(tr.steps) + " steps in " +
-                std::to_string(tr.seconds) + " s");
-      if (averaging_) at_stage("averaging", p_.stage("averaging")->plugin->desc.name, "apply", [&] { averaging_->apply(); });
-      save_weights(weights, params);
-      if (tr.stop_reason == "interrupted") {
-        status_ = "interrupted";
-        log_.warn("interrupted: trained weights saved to " + weights + "; no evaluation or artifact");
-        write_summary();
-        return kRunInterrupted;
-      }
-    }
-
-    EvalResult pre = eval("pre-quantization");
-    summary_.add("val_loss_prequant", pre.val_loss);
-    summary_.add("val_bpb_prequant", pre.val_bpb);
-
-    const std::string qname = p_.stage("quantizer")->plugin->desc.name, cname = p_.stage("compressor")->plugin->desc.name;
-    auto quantized = at_stage("quantizer", qname, "quantize", [&] { return quantizer_->quantize(params); });
-    std::vector<ArtifactStage> made_by;
-    for (const char* t : {"architecture", "quantizer", "compressor"})
-      made_by.push_back({t, p_.stage(t)->plugin->desc.name, p_.stage(t)->plugin->desc.version});
-    const std::string artifact = (fs::path(dir_) / "model.golf").string();
-    ArtifactInfo info = at_stage("compressor", cname, "compress", [&] {
-      return write_artifact(artifact, made_by, quantizer_->format(), quantized, *compressor_);
-    });
-    std::vector<std::string> code_list;
-    int64_t bytes_code = code_bytes(p_.run->get_string("code_files"), p_.file, code_list);
-    int64_t bytes_total = int64_t(info.file_bytes) + bytes_code, limit = p_.run->get_int("artifact_limit_bytes");
-    summary_.add("bytes_model", int64_t(info.file_bytes));
-    summary_.add("bytes_code", bytes_code);
-    summary_.add("bytes_total", bytes_total);
-    summary_.add("artifact_limit_bytes", limit);
-    summary_.add("bytes_payload_raw", int64_t(info.raw_bytes));
-    log_.info("artifact " + artifact + ": " + std::to_string(info.file_bytes) + " bytes (payload " +
-              std::to_string(info.raw_bytes) + " raw); code " + std::to_string(bytes_code) + " bytes in " +
-              std::to_string(code_list.size()) + " files; total " + std::to_string(bytes_total));
-
-    // The score comes from the artifact read back, never from the in-memory weights.
-    ArtifactInfo back;
-    auto stored = at_stage("compressor", cname, "decompress", [&] { return read_artifact(artifact, *compressor_, &back); });
-    if (back.quant_format != quantizer_->format())
-      throw std::runtime_error(artifact + ": quantized as " + back.quant_format + ", quantizer " + qname + " reads " + quantizer_->format());
-    StateDict restored;
-    for (const auto& q : stored) restored[q.name] = at_stage("quantizer", qname, "dequantize", [&] { return quantizer_->dequantize(q); });
-    assign_weights(restored, params, artifact);
-    EvalResult fin = eval("final (artifact roundtrip)");
-    summary_.add("val_loss", fin.val_loss);
-    summary_.add("val_bpb", fin.val_bpb);
-    summary_.add("val_tokens", fin.tokens);
-    summary_.add("val_bytes", fin.bytes);
-    summary_.add("eval_seconds", fin.seconds);
-
-    if (bytes_total > limit)
-      throw LimitExceeded("artifact over the byte limit: bytes_total " + std::to_string(bytes_total) + " > " + std::to_string(limit) +
-                          " ([run] artifact_limit_bytes)");
-    double eval_budget = p_.run->get_float("eval_seconds");
-    if (eval_budget > 0 && fin.seconds > eval_budget)
-      throw LimitExceeded("final evaluation took " + std::to_string(fin.seconds) + " s, over [run] eval_seconds = " + std::to_string(eval_budget));
+    body();
     status_ = "ok";
-    exit_code = kRunOk;
+    exit_code = kExitOk;
+  } catch (const Interrupted& e) {
+    status_ = "interrupted";
+    error_ = e.what();
+    summary_.add("stopped_in", e.phase());
+    summary_.add("signal", signal_name(e.signal()));
+    exit_code = e.exit_code();
   } catch (const LimitExceeded& e) {
     status_ = "over_limit";
     error_ = e.what();
-  } catch (const ConfigError& e) {  // a value in the pipeline that this run cannot use
-    error_ = e.what();
-    exit_code = kRunInvalid;
   } catch (const std::exception& e) {
-    error_ = e.what();
+    error_ = user_message(e);
+    exit_code = exit_code_for(e);
+    if (const auto* se = dynamic_cast<const StageError*>(&e)) s_.log.file_only("plugin error in full: " + se->detail());
   }
-  if (!error_.empty()) std::cerr << "error: " << error_ << "\n", log_.file_only("error: " + error_);
+  if (!error_.empty()) std::cerr << (status_ == "interrupted" ? "" : "error: ") << error_ << "\n", s_.log.file_only("error: " + error_);
   write_summary();
   return exit_code;
+}
+
+void Run::body() {
+  write_provenance(s_.log, p_, s_.run.device_.str(), s_.run.seed_);
+  s_.log.info("device " + prepared_.device.description + ", compute dtype " + std::string(c10::toString(s_.run.dtype_)));
+  // Not "every core" by default: with OpenBLAS running its own threads, more OpenMP threads made a
+  // 2-core CPU run 2x slower (docs/performance.md).
+  if (int64_t threads = p_.run->get_int("threads"); threads > 0) at::set_num_threads(int(threads));
+  s_.log.file_only("cpu threads " + std::to_string(at::get_num_threads()));
+  s_.log.info("run directory " + dir_);
+  for (const auto& change : prepared_.reuse_ignored)
+    s_.log.warn("--reuse-training ignores " + change + " (training is not rerun)");
+  at::manual_seed(s_.run.seed_);
+  const TrainOptions& topt = prepared_.train;
+
+  enter("tokenizer and data preparation");
+  prepare_data();
+  enter("model construction");
+  at_stage("architecture", plugin("architecture"), "build", [&] { st_.architecture->build(); });
+  params_ = st_.architecture->parameters();
+  int64_t n_params = 0;
+  for (const auto& prm : params_) n_params += prm.tensor.numel();
+  s_.log.info("model: " + std::to_string(n_params) + " parameters in " + std::to_string(params_.size()) + " tensors");
+  summary_.add("params", n_params);
+
+  Tokenizer& tokenizer = *st_.tokenizer;
+  tables_ = tokenizer.byte_tables();
+  if (int64_t(tables_.base_bytes.size()) != tokenizer.vocab_size())
+    throw std::runtime_error("tokenizer " + plugin("tokenizer") + " returned byte tables of the wrong size");
+  val_bytes_ = count_bytes(val_, tables_);
+  s_.log.info("validation: " + std::to_string(val_.numel() - 1) + " targets, " + std::to_string(val_bytes_) + " bytes");
+  double unigram = unigram_bpb(train_files_, val_, tokenizer.vocab_size(), val_bytes_);
+  summary_.add("unigram_bpb", unigram);
+  s_.log.info("unigram baseline val_bpb " + std::to_string(unigram));
+
+  st_.optimizer->attach(params_);
+  if (st_.averaging) st_.averaging->attach(params_);
+  if (st_.qat) st_.qat->attach(params_);
+  if (!o_.reuse_training.empty()) {
+    enter("loading the reused weights");
+    const std::string from = (fs::path(o_.reuse_training) / "model.pt").string();
+    load_weights(from, params_);
+    fs::copy_file(from, weights_);
+    if (fs::exists(from + ".sha256")) fs::copy_file(from + ".sha256", weights_ + ".sha256");
+    s_.log.info("reusing the trained weights of " + o_.reuse_training);
+    summary_.add("reused_training", o_.reuse_training);
+  } else {
+    enter("training");
+    TokenLoader loader(train_files_, s_.run.rank_, s_.run.world_size_, tokenizer.vocab_size());
+    TrainParts parts{*st_.architecture, *st_.optimizer, st_.averaging.get(), st_.qat.get(), loader, params_};
+    TrainResult tr = train(parts, topt, s_.run, s_.log, s_.metrics, [&](int64_t step) {
+      EvalResult r = eval("step " + std::to_string(step));
+      s_.metrics.write(step, {{"val_loss", r.val_loss}, {"val_bpb", r.val_bpb}});
+    });
+    summary_.add("steps", tr.steps);
+    summary_.add("train_seconds", tr.seconds);
+    if (s_.run.device_.is_cuda()) summary_.add("peak_memory_bytes", peak_memory_bytes(s_.run.device_));
+    summary_.add("stop_reason", tr.stop_reason);
+    summary_.add("train_loss", tr.last_loss);
+    s_.log.info("training stopped (" + tr.stop_reason + ") after " + std::to_string(tr.steps) + " steps in " +
+                std::to_string(tr.seconds) + " s");
+    if (tr.stop_reason == "interrupted") {  // the weights trained so far are kept, averaged or not
+      save_trained_weights();
+      s_.log.warn("interrupted: trained weights saved to " + weights_ + "; no evaluation or artifact");
+      check_interrupt("training");
+    }
+    enter("weight averaging");
+    if (st_.averaging) at_stage("averaging", plugin("averaging"), "apply", [&] { st_.averaging->apply(); });
+    save_trained_weights();
+  }
+
+  enter("pre-quantization evaluation");
+  EvalResult pre = eval("pre-quantization");
+  summary_.add("val_loss_prequant", pre.val_loss);
+  summary_.add("val_bpb_prequant", pre.val_bpb);
+
+  enter("quantization");
+  auto quantized = at_stage("quantizer", plugin("quantizer"), "quantize", [&] { return st_.quantizer->quantize(params_); });
+  std::vector<ArtifactStage> made_by;
+  for (const char* t : {"architecture", "quantizer", "compressor"})
+    made_by.push_back({t, plugin(t), p_.stage(t)->plugin->desc.version});
+  enter("compression and artifact writing");
+  const std::string artifact = (fs::path(dir_) / "model.golf").string();
+  ArtifactInfo info = at_stage("compressor", plugin("compressor"), "compress", [&] {
+    return write_artifact(artifact, made_by, st_.quantizer->format(), quantized, *st_.compressor);
+  });
+  const CodeBytes& code = prepared_.code;
+  int64_t bytes_total = int64_t(info.file_bytes) + code.bytes, limit = p_.run->get_int("artifact_limit_bytes");
+  summary_.add("bytes_model", int64_t(info.file_bytes));
+  summary_.add("bytes_code", code.bytes);
+  summary_.add("bytes_total", bytes_total);
+  summary_.add("artifact_limit_bytes", limit);
+  summary_.add("bytes_payload_raw", int64_t(info.raw_bytes));
+  s_.log.info("artifact " + artifact + ": " + std::to_string(info.file_bytes) + " bytes (payload " +
+              std::to_string(info.raw_bytes) + " raw); code " + std::to_string(code.bytes) + " bytes in " +
+              std::to_string(code.files.size()) + " files; total " + std::to_string(bytes_total));
+  for (const auto& f : code.files) s_.log.file_only("bytes_code: " + f);
+
+  // The score comes from the artifact read back, never from the in-memory weights.
+  enter("reading the artifact back");
+  ArtifactInfo back;
+  auto stored = at_stage("compressor", plugin("compressor"), "decompress",
+                         [&] { return read_artifact(artifact, *st_.compressor, &back); });
+  if (back.quant_format != st_.quantizer->format())
+    throw std::runtime_error(artifact + ": quantized as " + back.quant_format + ", quantizer " + plugin("quantizer") +
+                             " reads " + st_.quantizer->format());
+  StateDict restored;
+  for (const auto& q : stored)
+    restored[q.name] = at_stage("quantizer", plugin("quantizer"), "dequantize", [&] { return st_.quantizer->dequantize(q); });
+  assign_weights(restored, params_, artifact);
+  enter("final evaluation");
+  EvalResult fin = eval("final (artifact roundtrip)");
+  summary_.add("val_loss", fin.val_loss);
+  summary_.add("val_bpb", fin.val_bpb);
+  summary_.add("val_tokens", fin.tokens);
+  summary_.add("val_bytes", fin.bytes);
+  summary_.add("eval_seconds", fin.seconds);
+  enter("the end of the run");
+
+  if (bytes_total > limit)
+    throw LimitExceeded("artifact over the byte limit: bytes_total " + std::to_string(bytes_total) + " > " + std::to_string(limit) +
+                        " ([run] artifact_limit_bytes)");
+  double eval_budget = p_.run->get_float("eval_seconds");
+  if (eval_budget > 0 && fin.seconds > eval_budget)
+    throw LimitExceeded("final evaluation took " + std::to_string(fin.seconds) + " s, over [run] eval_seconds = " + std::to_string(eval_budget));
 }
 
 void Run::write_summary() {
   JsonObject s = summary_;
   s.add("status", status_);
   if (!error_.empty()) s.add("error", error_);
-  s.add("device", state_.device_.str());
-  s.add("seed", int64_t(state_.seed_));
+  s.add("device", s_.run.device_.str());
+  s.add("seed", int64_t(s_.run.seed_));
   s.add("golf_version", golf_version());
   s.add("golf_commit", golf_commit());
   JsonObject plugins;
   for (const auto& st : p_.stages) plugins.add(st.table, std::string(st.plugin->desc.name) + "@" + st.plugin->desc.version);
   s.raw("plugins", plugins.str());
-  std::ofstream(fs::path(dir_) / "summary.json") << s.str() << "\n";
-  log_.info("summary: " + (fs::path(dir_) / "summary.json").string() + " (status " + status_ + ")");
+  write_file_atomically((fs::path(dir_) / "summary.json").string(), s.str() + "\n");
+  s_.log.info("summary: " + (fs::path(dir_) / "summary.json").string() + " (status " + status_ + ")");
 }
 
 }  // namespace
 
 int run_pipeline(const RunOptions& o) {
   Registry registry = scan_plugins(o.plugin_dirs);
-  Pipeline p;
-  try {
-    p = load_pipeline(o.pipeline, o.overrides, registry);
-  } catch (const PipelineError& e) {
-    std::cerr << e.what() << "\n";
-    return kRunInvalid;
-  }
-  try {
-    Run r(o, std::move(p));
-    return r.go();
-  } catch (const std::exception& e) {  // before the run directory exists
-    std::cerr << "error: " << e.what() << "\n";
-    return kRunFailed;
-  }
+  Run r(o, load_pipeline(o.pipeline, o.overrides, registry));
+  return r.go(registry);
 }
 
 }  // namespace golf::host

@@ -8,6 +8,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "errors.h"
+#include "files.h"
+
 namespace golf::host {
 namespace {
 
@@ -16,17 +19,17 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "shards are little-endi
 int64_t check_header(const std::string& path, std::ifstream& in) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw std::runtime_error(path + ": cannot read shard (" + ec.message() + ")");
+  if (ec) throw InputError(path + ": cannot read shard (" + ec.message() + ")");
   int32_t header[256] = {};
   if (size < uint64_t(kShardHeaderBytes) || !in.read(reinterpret_cast<char*>(header), sizeof header))
-    throw std::runtime_error(path + ": not a shard: shorter than the 1024-byte header");
+    throw InputError(path + ": not a shard: shorter than the 1024-byte header");
   if (header[0] != kShardMagic)
-    throw std::runtime_error(path + ": not a shard: magic " + std::to_string(header[0]) + ", expected " + std::to_string(kShardMagic));
+    throw InputError(path + ": not a shard: magic " + std::to_string(header[0]) + ", expected " + std::to_string(kShardMagic));
   if (header[1] != kShardVersion)
-    throw std::runtime_error(path + ": unsupported shard version " + std::to_string(header[1]) + " (golf reads version 1)");
+    throw InputError(path + ": unsupported shard version " + std::to_string(header[1]) + " (golf reads version 1)");
   int64_t count = header[2];
   if (count < 0 || uint64_t(kShardHeaderBytes + 2 * count) != size)
-    throw std::runtime_error(path + ": corrupted shard: header says " + std::to_string(count) + " tokens (" +
+    throw InputError(path + ": corrupted shard: header says " + std::to_string(count) + " tokens (" +
                              std::to_string(kShardHeaderBytes + 2 * count) + " bytes) but the file has " +
                              std::to_string(size) + " bytes");
   return count;
@@ -36,17 +39,23 @@ int64_t check_header(const std::string& path, std::ifstream& in) {
 
 int64_t shard_tokens(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open shard");
+  if (!in) throw InputError(path + ": cannot open shard");
   return check_header(path, in);
 }
 
-std::vector<uint16_t> read_shard(const std::string& path) {
+std::vector<uint16_t> read_shard(const std::string& path, int64_t vocab) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open shard");
+  if (!in) throw InputError(path + ": cannot open shard");
   int64_t count = check_header(path, in);
   std::vector<uint16_t> tokens(count);
   if (!in.read(reinterpret_cast<char*>(tokens.data()), 2 * count))
-    throw std::runtime_error(path + ": read failed");
+    throw InputError(path + ": read failed");
+  if (vocab > 0)
+    for (int64_t i = 0; i < count; ++i)
+      if (tokens[i] >= vocab)
+        throw InputError(path + ": token " + std::to_string(i) + " (of " + std::to_string(count) + ") has id " +
+                         std::to_string(tokens[i]) + ", outside the tokenizer's " + std::to_string(vocab) +
+                         " ids: the shard was made with another tokenizer");
   return tokens;
 }
 
@@ -56,7 +65,7 @@ void write_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(header), sizeof header);
   out.write(reinterpret_cast<const char*>(tokens.data()), 2 * tokens.size());
-  if (!out) throw std::runtime_error(path + ": write failed");
+  if (!out) throw InputError(path + ": write failed");
 }
 
 std::vector<std::string> glob_shards(const std::string& pattern) {
@@ -74,14 +83,14 @@ std::vector<std::string> glob_shards(const std::string& pattern) {
                              }),
               files.end());
   std::sort(files.begin(), files.end());
-  if (files.empty()) throw std::runtime_error(pattern + ": no shard files match");
+  if (files.empty()) throw InputError(pattern + ": no shard files match");
   return files;
 }
 
-std::vector<int64_t> read_stream(const std::vector<std::string>& files) {
+std::vector<int64_t> read_stream(const std::vector<std::string>& files, int64_t vocab) {
   std::vector<int64_t> out;
   for (const auto& f : files) {
-    auto tokens = read_shard(f);
+    auto tokens = read_shard(f, vocab);
     out.insert(out.end(), tokens.begin(), tokens.end());
   }
   return out;

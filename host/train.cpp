@@ -5,11 +5,11 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
 #include "device.h"
+#include "interrupt.h"
 
 namespace golf::host {
 namespace {
@@ -81,17 +81,7 @@ std::string human(double seconds) {
   return buf;
 }
 
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_sigint(int) {
-  g_stop = true;
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
-}
-
 }  // namespace
-
-std::atomic<bool>& stop_requested() { return g_stop; }
-void install_sigint_handler() { std::signal(SIGINT, on_sigint); }
 
 TrainOptions TrainOptions::from(const TableConfig& train, const TableConfig& run, int world_size) {
   TrainOptions o;
@@ -150,9 +140,9 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
   auto t0 = Clock::now();
   for (;;) {
     double now = elapsed + seconds_since(t0);
-    bool done = step >= o.iterations || (o.budget_seconds > 0 && now >= o.budget_seconds) || g_stop;
+    bool done = step >= o.iterations || (o.budget_seconds > 0 && now >= o.budget_seconds) || interrupt_signal();
     // The curve's points; without val_every the run's pre-quantization evaluation is the last point.
-    bool validating = o.val_every > 0 && (step % o.val_every == 0 || done) && !g_stop;
+    bool validating = o.val_every > 0 && (step % o.val_every == 0 || done) && !interrupt_signal();
     if (validating || done) {  // close the clock's segment; validation time is not training time
       synchronize(run.device_);
       elapsed += seconds_since(t0);
@@ -166,7 +156,7 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
       t0 = Clock::now();
     }
     if (done) {
-      r.stop_reason = g_stop ? "interrupted" : step >= o.iterations ? "iterations" : "wallclock";
+      r.stop_reason = interrupt_signal() ? "interrupted" : step >= o.iterations ? "iterations" : "wallclock";
       break;
     }
     StepInfo info{step, lr_scale(o, step, now), 0.0};

@@ -1,4 +1,4 @@
-// host/train.h: the training loop: wallclock budget, LR warmdown, priming steps, validation, SIGINT.
+// host/train.h: the training loop: wallclock budget, LR warmdown, priming steps, validation, signals.
 #ifndef GOLF_HOST_TRAIN_H_
 #define GOLF_HOST_TRAIN_H_
 
@@ -50,11 +50,7 @@ struct TrainResult {
   double last_loss = 0;
 };
 
-// Set by the SIGINT handler; the loop stops after the current step.
-std::atomic<bool>& stop_requested();
-void install_sigint_handler();
-
-// Trains until iterations, the budget or SIGINT. `validate(step)` runs with the clock paused, at step
+// Trains until iterations, the budget or a signal (host/interrupt.h: the loop stops after the current step). `validate(step)` runs with the clock paused, at step
 // 0, every val_every steps and at the end (never when val_every is 0). Throws std::runtime_error on a non-finite loss, naming the step.
 TrainResult train(TrainParts& parts, const TrainOptions& o, RunState& run, RunLog& log, MetricsSink& metrics,
                   const std::function<void(int64_t)>& validate);

@@ -7,11 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 both=0
 if [ "${1:-}" = "--both" ]; then both=1; shift; fi
+
+# ctest in build folder $1, then why each skipped test was skipped (ctest prints only the names).
+run_ctest() {
+  local dir=$1 rc=0
+  shift
+  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" "$@" || rc=$?
+  awk '/^[0-9]+\/[0-9]+ Testing: / { name = $3 } /SKIPPED: / { sub(/.*SKIPPED: /, ""); print "skipped " name ": " $0 }' \
+    "$dir/Testing/Temporary/LastTest.log" 2>/dev/null | sort -u
+  return $rc
+}
 scripts/install-deps.sh
 if [ $both = 0 ] && ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "test.sh: no CUDA toolkit (nvcc): testing the Debian LibTorch build only"
   scripts/build.sh
-  exec ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
+  run_ctest build "$@"
+  exit
 fi
 export PATH=$PATH:/usr/local/cuda/bin
 python=$(scripts/install-torch.sh --print-python)  # also the interop tests' Python, for both builds
@@ -19,9 +30,9 @@ python=$(scripts/install-torch.sh --print-python)  # also the interop tests' Pyt
 echo "== test.sh: build/ against Debian's LibTorch (CPU) =="
 scripts/build.sh -DGOLF_TEST_PYTHON="$python"
 build/bin/golf-host --version
-ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
+run_ctest build "$@"
 
 echo "== test.sh: build-cuda/ against the torch package's LibTorch (CUDA) =="
 scripts/build.sh --torch pip -DGOLF_FOREIGN_PLUGIN_DIR="$PWD/build/lib/golf/plugins"
 build-cuda/bin/golf-host --version
-ctest --test-dir build-cuda --output-on-failure -j "$(nproc)" "$@"
+run_ctest build-cuda "$@"

@@ -12,6 +12,11 @@ class Nothing final : public golf::Compressor {
 };
 }  // namespace
 
+#if defined(BAD_UNDEFINED_SYMBOL)
+extern "C" int golf_test_symbol_nobody_defines(void);  // the loader refuses the library, naming it
+GOLF_EXPORT int golf_test_uses_a_missing_symbol(void) { return golf_test_symbol_nobody_defines(); }
+#endif
+
 #if defined(BAD_NO_ENTRY)
 GOLF_EXPORT int golf_something_else(void) { return 0; }
 #else
@@ -27,7 +32,7 @@ GOLF_EXPORT const golf_library_desc* golf_describe_library(void) {
   d.fingerprint.torch_version = "0.0.1";
 #elif defined(BAD_CXX11_ABI)
   d.fingerprint.cxx11_abi = !d.fingerprint.cxx11_abi;
-#elif defined(GOOD)
+#elif defined(GOOD) || defined(BAD_UNDEFINED_SYMBOL)
 #else
 #error "define one variant"
 #endif

@@ -1,0 +1,267 @@
+// host/preflight.cpp: the checks before a run: values, device, plugins, data, memory, code, reuse.
+#include "preflight.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "errors.h"
+#include "evaluate.h"
+#include "provenance.h"
+#include "shard.h"
+#include "weights.h"
+
+namespace fs = std::filesystem;
+
+namespace golf::host {
+namespace {
+
+// [run] and [data] values no plugin reads; [train]'s are checked by TrainOptions::from.
+void check_host_values(const Pipeline& p) {
+  const TableConfig& run = *p.run;
+  const std::string name = run.get_string("name");
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                          std::string::npos || name[0] == '.')
+    run.fail("name", "must be letters, digits, '.', '_' or '-' (it names the run directory), got \"" + name + "\"");
+  if (run.get_int("seed") < 0) run.fail("seed", "must be >= 0");
+  get_int_in(run, "threads", 0, 4096);  // converted to int for LibTorch
+  get_nonnegative(run, "train_seconds");
+  get_nonnegative(run, "eval_seconds");
+  get_int_in(run, "artifact_limit_bytes", 1, int64_t(1) << 40);
+  const TableConfig& data = *p.data;
+  get_int_in(data, "max_val_tokens", 0, int64_t(1) << 40);
+  get_int_in(data, "val_docs", 0, int64_t(1) << 40);
+  const bool corpus = !data.get_string("corpus").empty();
+  if (corpus && (!data.get_string("train_shards").empty() || !data.get_string("val_shards").empty()))
+    data.fail("corpus", "give either corpus or the shard globs train_shards and val_shards, not both");
+  if (corpus && data.get_int("val_docs") < 1) data.fail("val_docs", "must be >= 1 with a corpus (the first N documents are validation)");
+  if (!corpus && data.get_int("val_docs") != 0) data.fail("val_docs", "applies to a corpus; this [data] reads shards");
+}
+
+std::string role_key(ParamRole r) {
+  switch (r) {
+    case ParamRole::kMatrix: return "matrix";
+    case ParamRole::kEmbedding: return "embedding";
+    case ParamRole::kHead: return "head";
+    case ParamRole::kScalar: return "scalar";
+  }
+  return "?";
+}
+
+// The architecture's integer keys as the pipeline sets them: the sizes a message can name.
+std::string size_keys(const TableConfig& c) {
+  std::string out;
+  for (const auto& k : c.schema().keys)
+    if (k.type == GOLF_TYPE_INT) out += (out.empty() ? "" : ", ") + std::string(k.key) + " = " + std::to_string(c.get_int(k.key));
+  return out;
+}
+
+ModelSize model_size(const Pipeline& p, const Services& s, const TrainOptions& train) {
+  ModelSize size;
+  const StageSpec& arch = *p.stage("architecture");
+  RunState meta = s.run;
+  meta.device_ = at::Device(at::kMeta);
+  RunLog quiet;
+  quiet.set_quiet(true);
+  MetricsSink none;
+  StageContext context(arch.table, arch.config, quiet, none, meta);
+  std::vector<Param> params;
+  try {
+    std::unique_ptr<Architecture> model(static_cast<Architecture*>(create_stage(*arch.plugin, context)));
+    model->build();
+    params = model->parameters();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    size.why_unknown = "plugin " + std::string(arch.plugin->desc.name) + " cannot build on the meta device (" +
+                       user_message(e).substr(0, 200) + ")";
+    return size;
+  }
+  size.known = true;
+  const double tokens = double(train.micro_batch_tokens > 0 ? train.micro_batch_tokens : train.batch_tokens / s.run.world_size_);
+  const double compute = double(c10::elementSize(s.run.dtype_));
+  double state = 0, activations = 0;
+  for (const auto& prm : params) {
+    auto& r = size.roles[role_key(prm.role)];
+    r.first += 1, r.second += prm.tensor.numel();
+    size.params += prm.tensor.numel();
+    state += 2.0 * double(prm.tensor.numel()) * double(prm.tensor.element_size());  // weights, gradients
+    if (prm.tensor.dim() != 2) continue;
+    const double out = double(prm.tensor.size(0)), in = double(prm.tensor.size(1));
+    if (prm.role == ParamRole::kEmbedding) activations += tokens * in * compute + tokens * out * 4;  // rows, logits
+    else if (prm.role == ParamRole::kHead) activations += tokens * in * compute + tokens * out * 4;
+    else activations += tokens * in * compute;  // the input a matmul keeps for its backward
+  }
+  const double cap = 9e18;
+  size.state_bytes = int64_t(std::min(state, cap));
+  size.activation_bytes = int64_t(std::min(activations, cap));
+  return size;
+}
+
+void check_fits(const Pipeline& p, const ModelSize& size, const ComputeDevice& device, const TrainOptions& train) {
+  if (!size.known || size.device_bytes <= 0) return;
+  const std::string where = " of " + device.description + " (" + gib(size.device_bytes) + ")";
+  const TableConfig& arch = p.stage("architecture")->config;
+  if (size.state_bytes > size.device_bytes)
+    arch.fail(arch.is_set("model_dim") ? "model_dim" : "plugin",
+              std::to_string(size.params) + " parameters need at least " + gib(size.state_bytes) +
+                  " for weights and gradients alone, more than the memory" + where + "; make the model smaller (" +
+                  size_keys(arch) + ")");
+  if (size.state_bytes + size.activation_bytes > size.device_bytes) {
+    const char* key = train.micro_batch_tokens > 0 ? "micro_batch_tokens" : "batch_tokens";
+    p.train->fail(key, "a micro-batch of " +
+                           std::to_string(train.micro_batch_tokens > 0 ? train.micro_batch_tokens : train.batch_tokens) +
+                           " tokens needs at least " + gib(size.activation_bytes) + " of activations besides " +
+                           gib(size.state_bytes) + " of weights and gradients, more than the memory" + where +
+                           "; set a smaller micro_batch_tokens (batch_tokens stays: gradients accumulate)");
+  }
+}
+
+void check_vocab(const Pipeline& p, int64_t tokenizer_vocab, const std::string& what) {
+  const StageSpec& arch = *p.stage("architecture");
+  if (!arch.config.schema().keys.empty()) {
+    for (const auto& k : arch.config.schema().keys)
+      if (std::string(k.key) == "vocab_size" && k.type == GOLF_TYPE_INT && tokenizer_vocab > arch.config.get_int("vocab_size"))
+        arch.config.fail("vocab_size", what + " gives " + std::to_string(tokenizer_vocab) + " ids, but [architecture] vocab_size is " +
+                                           std::to_string(arch.config.get_int("vocab_size")) +
+                                           "; raise vocab_size to at least the tokenizer's");
+  }
+}
+
+std::string table_text(const toml::table& root, const std::string& key) {
+  std::ostringstream s;
+  if (const auto* t = root.get_as<toml::table>(key)) s << *t;
+  return s.str();
+}
+
+// The changes between two resolved tables, "[t] key: old -> new".
+std::vector<std::string> changes(const toml::table& old_root, const toml::table& new_root, const std::string& table) {
+  std::vector<std::string> out;
+  const toml::table* o = old_root.get_as<toml::table>(table);
+  const toml::table* n = new_root.get_as<toml::table>(table);
+  auto text = [](const toml::node* node) {
+    if (!node) return std::string("(absent)");
+    std::ostringstream s;
+    node->visit([&](const auto& v) { s << v; });
+    return s.str();
+  };
+  if (!o || !n) {
+    if (o || n) out.push_back("[" + table + "] " + (o ? "removed" : "added"));
+    return out;
+  }
+  std::set<std::string> keys;
+  for (const auto& [k, v] : *o) keys.insert(std::string(k.str()));
+  for (const auto& [k, v] : *n) keys.insert(std::string(k.str()));
+  for (const auto& k : keys) {
+    std::string a = text(o->get(k)), b = text(n->get(k));
+    if (a != b) out.push_back("[" + table + "] " + k + ": " + a + " -> " + b);
+  }
+  return out;
+}
+
+// --reuse-training: the directory, its pipeline (stages before training unchanged), its weights.
+std::vector<std::string> check_reuse(const Pipeline& p, const std::string& dir, Registry& registry, Services& s) {
+  if (!fs::is_directory(dir)) throw InputError("--reuse-training " + dir + ": no such run directory");
+  const std::string old_file = (fs::path(dir) / "pipeline.toml").string();
+  if (!fs::is_regular_file(old_file)) throw InputError("--reuse-training " + dir + ": has no pipeline.toml; is it a run directory?");
+  Pipeline old;
+  try {
+    old = load_pipeline(old_file, {}, registry);
+  } catch (const PipelineError& e) {
+    throw InputError("--reuse-training " + dir + ": its pipeline.toml no longer loads:\n" + e.what());
+  }
+  for (const char* t : {"tokenizer", "architecture", "data"})
+    if (table_text(old.resolved, t) != table_text(p.resolved, t)) {
+      std::string diff;
+      for (const auto& c : changes(old.resolved, p.resolved, t)) diff += "\n  " + c;
+      throw ConfigError("--reuse-training " + dir + ": [" + t + "] differs from the one in " + old_file +
+                        "; only stages after training may change:" + diff);
+    }
+  const std::string weights = (fs::path(dir) / "model.pt").string();
+  if (!fs::is_regular_file(weights)) throw InputError("--reuse-training " + dir + ": has no model.pt (the run stopped before training ended?)");
+  check_weights_checksum(weights, s.log);
+  std::vector<std::string> ignored;
+  for (const char* t : {"train", "optimizer", "averaging", "qat"})
+    for (const auto& c : changes(old.resolved, p.resolved, t)) ignored.push_back(c);
+  for (const char* k : {"seed", "train_seconds", "threads"})
+    for (const auto& c : changes(old.resolved, p.resolved, "run"))
+      if (c.rfind(std::string("[run] ") + k + ":", 0) == 0) ignored.push_back(c);
+  return ignored;
+}
+
+}  // namespace
+
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1 << 30));
+  return buf;
+}
+
+Stages make_stages(const Pipeline& p, Services& s) {
+  Stages st;
+  auto make = [&](const char* table, auto& slot) {
+    using Kind = typename std::remove_reference_t<decltype(slot)>::element_type;
+    if (const StageSpec* spec = p.stage(table)) slot = s.make<Kind>(*spec);
+  };
+  make("tokenizer", st.tokenizer);
+  make("architecture", st.architecture);
+  make("optimizer", st.optimizer);
+  make("averaging", st.averaging);
+  make("qat", st.qat);
+  make("quantizer", st.quantizer);
+  make("compressor", st.compressor);
+  make("evaluator", st.evaluator);
+  return st;
+}
+
+Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& registry, Services& s) {
+  Prepared out;
+  check_host_values(p);
+  out.train = TrainOptions::from(*p.train, *p.run, s.run.world_size_);
+  out.device = compute_device(*p.run);
+  s.run.device_ = out.device.device;
+  s.run.dtype_ = out.device.dtype;
+  s.run.budget_seconds_ = out.train.budget_seconds;
+  out.stages = make_stages(p, s);
+  if (!reuse.empty()) out.reuse_ignored = check_reuse(p, reuse, registry, s);
+
+  const TableConfig& data = *p.data;
+  const bool corpus = !data.get_string("corpus").empty();
+  const StageSpec& tok = *p.stage("tokenizer");
+  Tokenizer& tokenizer = *out.stages.tokenizer;
+  if (corpus && reuse.empty()) {
+    out.corpus = read_pipeline_corpus(data);
+    for (const auto& k : tok.config.schema().keys)  // the vocabulary it will train, where it says so
+      if (std::string(k.key) == "vocab_size" && k.type == GOLF_TYPE_INT)
+        check_vocab(p, tok.config.get_int("vocab_size"), "[tokenizer] vocab_size = " + std::to_string(tok.config.get_int("vocab_size")));
+  } else {
+    // The tokenizer the shards were made with: a .model file, or the reused run's own.
+    std::string work = fs::temp_directory_path().string();
+    if (!reuse.empty() && fs::is_directory(fs::path(reuse) / "tokenizer")) work = (fs::path(reuse) / "tokenizer").string();
+    else if (!reuse.empty() && corpus)
+      throw InputError("--reuse-training " + reuse + ": has no tokenizer/ folder, where the run that trained these weights kept its tokenizer");
+    at_stage("tokenizer", tok.plugin->desc.name, "prepare", [&] { tokenizer.prepare({}, work); });
+    if (corpus) {
+      const std::string at = (fs::path(reuse) / "data" / dataset_name(data.get_string("corpus"))).string();
+      out.shards.train = glob_shards(at + "_train_*.bin");
+      out.shards.val = glob_shards(at + "_val_*.bin");
+    } else {
+      out.shards = pipeline_shards(data, tokenizer);
+    }
+    for (const auto& f : out.shards.train) shard_tokens(f);  // headers and sizes; ids are checked as read
+    check_vocab(p, tokenizer.vocab_size(), "tokenizer " + std::string(tok.plugin->desc.name) + " (" + tokenizer.model_path() + ")");
+    out.val = load_val_stream(out.shards.val, out.train.seq_len, data.get_int("max_val_tokens"), tokenizer.vocab_size());
+  }
+
+  out.size = model_size(p, s, out.train);
+  out.size.device_bytes = device_memory_bytes(out.device.device);
+  check_fits(p, out.size, out.device, out.train);
+  out.code = code_bytes(p);
+  check_interrupt("the checks before the run");
+  return out;
+}
+
+}  // namespace golf::host
