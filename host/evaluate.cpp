@@ -13,8 +13,9 @@ at::Tensor load_val_stream(const std::vector<std::string>& files, int64_t seq_le
   std::vector<int64_t> tokens = read_stream(files, vocab);
   int64_t n = tokens.size();
   if (n < seq_len + 1)
-    throw InputError("the validation stream (" + files.front() + (files.size() > 1 ? " and " + std::to_string(files.size() - 1) + " more" : "") +
-                     ") has " + std::to_string(n) + " tokens, fewer than [train] seq_len + 1 = " + std::to_string(seq_len + 1));
+    throw InputError("the validation stream (" + files.front() +
+                     (files.size() > 1 ? " and " + std::to_string(files.size() - 1) + " more" : "") + ") has " +
+                     std::to_string(n) + " tokens, fewer than [train] seq_len + 1 = " + std::to_string(seq_len + 1));
   int64_t usable = (n - 1) / seq_len * seq_len;
   if (max_tokens > 0) usable = std::min(usable, max_tokens);
   return at::tensor(std::vector<int64_t>(tokens.begin(), tokens.begin() + usable + 1), at::kLong);

@@ -26,7 +26,8 @@ void sync_path(const std::string& path, bool directory) {
 
 void write_atomically(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
   const fs::path target(path);
-  const std::string tmp = (target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
+  const std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid());
+  const std::string tmp = (target.parent_path() / name).string();
   try {
     write(tmp);
     if (!fs::is_regular_file(tmp)) throw std::runtime_error(path + ": nothing was written");

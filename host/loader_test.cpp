@@ -60,8 +60,8 @@ TEST(LoaderTest, AnIdOutsideTheVocabularyNamesShardAndPosition) {
     loader.next(16, 4);
     FAIL() << "id 600 of a 512-id tokenizer was accepted";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.bin: token 3 (of 5) has id 600, outside the tokenizer's 512 ids"), std::string::npos)
-        << e.what();
+    const std::string want = "bad.bin: token 3 (of 5) has id 600, outside the tokenizer's 512 ids";
+    EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
   }
 }
 

@@ -74,7 +74,9 @@ int dispatch(int argc, char** argv) {
   if (name == "data") {
     if (argc < 3 || std::string(argv[2]).rfind("-", 0) == 0) {
       if (argc >= 3 && (std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h"))
-        return std::cout << "usage:\n  golf-host data export ...\n  golf-host data stats ...\n(golf-host data export --help)\n", kExitOk;
+        return std::cout << "usage:\n  golf-host data export ...\n  golf-host data stats ...\n"
+                            "(golf-host data export --help, golf-host data stats --help)\n",
+               kExitOk;
       return usage_error("data needs a subcommand: export or stats");
     }
     name += " " + std::string(argv[2]);
@@ -162,7 +164,8 @@ int dispatch(int argc, char** argv) {
     if (positional.size() != 2 || pipeline.empty()) return usage_error("import takes FILE --pipeline PIPELINE OUT_RUN_DIR", c);
     return import_command(positional[0], pipeline, overrides, positional[1], plugin_dirs);
   }
-  if (positional.size() != 1 || weights.empty()) return usage_error("score takes PIPELINE --weights FILE|RUN_DIR [--val GLOB]", c);
+  if (positional.size() != 1 || weights.empty())
+    return usage_error("score takes PIPELINE --weights FILE|RUN_DIR [--val GLOB]", c);
   return score_command(positional[0], overrides, weights, val, plugin_dirs);
 }
 

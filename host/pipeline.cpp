@@ -104,8 +104,13 @@ void apply_override(Document& doc, const std::string& text, std::vector<std::str
   toml::table one;
   try {
     one = toml::parse(key + " = " + value);
-  } catch (const toml::parse_error&) {
+  } catch (const toml::parse_error& e) {
     // Not a TOML literal: a bare string (e.g. --set run.device=cuda). The type check still applies.
+    // Digits that are not a TOML integer do not fit 64 bits: say so rather than call them a string.
+    if (!value.empty() && value.find_first_not_of("+-0123456789_") == std::string::npos) {
+      errors.push_back("--set " + text + ": " + std::string(e.description()));
+      return;
+    }
     if (value.find('\'') != std::string::npos || value.find('\n') != std::string::npos) {
       errors.push_back("--set " + text + ": not a TOML value; quote strings as key='text'");
       return;

@@ -55,7 +55,9 @@ std::string make_run_dir(const std::string& requested, const std::string& name) 
   if (fs::exists(dir) && !fs::is_empty(dir, ec))
     throw InputError(dir.string() + ": run directory exists and is not empty; choose another --run-dir");
   fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error(dir.string() + ": cannot create run directory (" + ec.message() + ")");
+  if (ec || !fs::is_directory(dir))
+    throw InputError(dir.string() + ": cannot create the run directory (" +
+                     (ec ? ec.message() : std::string("a file of that name exists")) + ")");
   return fs::absolute(dir).lexically_normal().string();
 }
 

@@ -229,7 +229,7 @@ void Run::body() {
       s_.log.warn("interrupted: trained weights saved to " + weights_ + "; no evaluation or artifact");
       check_interrupt("training");
     }
-    enter("weight averaging");
+    phase_ = "weight averaging";  // no safe point before the weights are saved: a signal now waits for it
     if (st_.averaging) at_stage("averaging", plugin("averaging"), "apply", [&] { st_.averaging->apply(); });
     save_trained_weights();
   }

@@ -6,7 +6,7 @@ packages=(
   libtorch-dev libopenblas0-pthread            # LibTorch; OpenBLAS, or Debian's LibTorch uses the slow reference BLAS
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libtomlplusplus-dev nlohmann-json3-dev libzstd-dev libbrotli-dev libsentencepiece-dev libssl-dev
-  googletest libgtest-dev
+  googletest libgtest-dev valgrind
 )
 missing=()
 for p in "${packages[@]}"; do

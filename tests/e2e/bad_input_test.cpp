@@ -82,7 +82,7 @@ TEST_F(BadInputTest, ValidateAndRunRefuseTheSameInputsBeforeCreatingAnything) {
       {"tiny", "--set run.threads=-1", "[run] threads: must be in [0, 4096]"},
       {"tiny", "--set run.seed=-3", "[run] seed: must be >= 0"},
       {"tiny", "--set data.max_val_tokens=-1", "[data] max_val_tokens: must be in [0, "},
-      {"tiny", "--set train.iterations=99999999999999999999", "[train] iterations must be an integer"},
+      {"tiny", "--set train.iterations=99999999999999999999", "--set train.iterations=99999999999999999999: Error while parsing"},
       {"tiny", "--set train.iterations=1e3", "[train] iterations must be an integer"},
       {"tiny", "--set architecture.num_layers=5000", "[architecture] num_layers: must be in [1, 1024], got 5000"},
       {"tiny", "--set evaluator.batch_tokens=0", "[evaluator] batch_tokens: must be in [1, "},

@@ -2,7 +2,9 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -84,12 +86,18 @@ class BpbEvaluator final : public golf::Evaluator {
       sums.targets += rows * cols;
     };
 
-    int64_t next_report = 1;  // progress is logged at each quarter
+    int64_t next_report = 1;  // progress is logged at each quarter, with an ETA
+    const auto start = std::chrono::steady_clock::now();
     for (int64_t window = 0; window < full_windows; window += rows_per_batch) {
       const int64_t rows = std::min(rows_per_batch, full_windows - window);
       score(window * seq, rows, seq);
       while (next_report < 4 && 4 * (window + rows) >= next_report * full_windows) {
-        ctx_.log().info("bpb: " + std::to_string(25 * next_report++) + "% scored");
+        const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        char line[96];
+        std::snprintf(line, sizeof line, "bpb: %lld%% scored in %.1fs, ETA %.1fs", (long long)(25 * next_report),
+                      spent, spent * double(4 - next_report) / double(next_report));
+        ctx_.log().info(line);
+        ++next_report;
       }
     }
     if (tail > 0) score(full_windows * seq, 1, tail);  // the last targets, in one shorter window
