@@ -242,7 +242,7 @@ std::vector<QuantizedTensor> read_artifact(const std::string& path, Compressor& 
   for (size_t i = 0; i < p.tensors.size(); ++i)
     for (size_t j = 0; j < p.tensors[i].parts.size(); ++j) {
       auto [offset, bytes] = p.spans[i][j];
-      std::memcpy(p.tensors[i].parts[j].second.data_ptr(), raw.data() + offset, bytes);
+      if (bytes) std::memcpy(p.tensors[i].parts[j].second.data_ptr(), raw.data() + offset, bytes);  // empty: no buffer
     }
   if (info) *info = p.info;
   return std::move(p.tensors);

@@ -174,7 +174,7 @@ toml::table resolve(const Pipeline& p) {
   root.insert("train", resolved_table(*p.train));
   for (const auto& st : p.stages) {
     toml::table t = resolved_table(st.config);
-    const std::string& named = st.config.table().get("plugin")->value<std::string>().value();
+    const std::string named = st.config.table().get("plugin")->value<std::string>().value();
     const bool by_path = named.size() > 3 && named.compare(named.size() - 3, 3, ".so") == 0;
     t.insert("plugin", by_path ? st.plugin->library : std::string(st.plugin->desc.name));
     root.insert(st.table, std::move(t));
