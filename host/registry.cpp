@@ -109,6 +109,14 @@ Registry scan_plugins(const std::vector<std::string>& cli_dirs) {
 
 namespace {
 
+// RTLD_DEEPBIND (see Registry::load), but not in sanitizer builds: ASan refuses it (google/sanitizers#611),
+// so GOLF_SANITIZE defines GOLF_NO_DEEPBIND and scripts/sanitize.sh copes with libsentencepiece's protobuf.
+#ifdef GOLF_NO_DEEPBIND
+constexpr int kDeepBind = 0;
+#else
+constexpr int kDeepBind = RTLD_DEEPBIND;
+#endif
+
 // Reads a library's fingerprint in a child process: a plugin built against another LibTorch can abort
 // while that LibTorch initialises beside golf-host's, and must not take golf-host down with it. The
 // child loads it as golf-host would; if that dies, a second child loads it in a link-map namespace
@@ -123,7 +131,7 @@ std::string probe(const std::string& where, bool own_namespace) {
   if (pid == 0) {
     close(fds[0]);
     if (!own_namespace) {  // surviving the load is all the first probe asks; a load error is reported in-process
-      dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL | kDeepBind);
       _exit(0);
     }
     void* h = dlmopen(LM_ID_NEWLM, where.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -182,7 +190,7 @@ const LibraryEntry& Registry::load(const std::string& path) {
   // Without it, Debian's libsentencepiece (which carries protobuf 3.14 inside) binds to the system
   // protobuf 3.21 that LibTorch loaded first, and aborts on the version check.
   lib.load(where,
-           boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_deepbind,
+           boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local | boost::dll::load_mode::type(kDeepBind),
            load_error);
   if (load_error) {
     // Boost.DLL keeps only an error code; the loader's own reason (an undefined symbol, a missing

@@ -7,6 +7,7 @@ packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libtomlplusplus-dev nlohmann-json3-dev libzstd-dev libbrotli-dev libsentencepiece-dev libssl-dev
   googletest libgtest-dev valgrind
+  clang libclang-rt-dev                        # libFuzzer and the sanitizers (scripts/fuzz.sh, scripts/sanitize.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

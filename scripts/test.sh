@@ -3,6 +3,8 @@
 # test (ctest) against Debian's LibTorch (build/) and, where the CUDA toolkit is present, against the
 # pinned `torch` package's CUDA-enabled LibTorch too (build-cuda/). --both requires both builds.
 # Tests that need ../shared (real data for golden checks) skip with a visible message without it.
+# Then each file reader is fuzzed for GOLF_FUZZ_SECONDS (default 20) seconds (scripts/fuzz.sh); the
+# sanitizer suite is a separate script (scripts/sanitize.sh, docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 both=0
@@ -17,11 +19,17 @@ run_ctest() {
     "$dir/Testing/Temporary/LastTest.log" 2>/dev/null | sort -u
   return $rc
 }
+fuzz_briefly() {
+  echo "== test.sh: fuzzing the artifact, shard and pipeline readers =="
+  scripts/fuzz.sh "${GOLF_FUZZ_SECONDS:-20}"
+}
+
 scripts/install-deps.sh
 if [ $both = 0 ] && ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "test.sh: no CUDA toolkit (nvcc): testing the Debian LibTorch build only"
   scripts/build.sh
   run_ctest build "$@"
+  fuzz_briefly
   exit
 fi
 export PATH=$PATH:/usr/local/cuda/bin
@@ -31,6 +39,7 @@ echo "== test.sh: build/ against Debian's LibTorch (CPU) =="
 scripts/build.sh -DGOLF_TEST_PYTHON="$python"
 build/bin/golf-host --version
 run_ctest build "$@"
+fuzz_briefly
 
 echo "== test.sh: build-cuda/ against the torch package's LibTorch (CUDA) =="
 scripts/build.sh --torch pip -DGOLF_FOREIGN_PLUGIN_DIR="$PWD/build/lib/golf/plugins"
