@@ -120,15 +120,13 @@ void check_fits(const Pipeline& p, const ModelSize& size, const ComputeDevice& d
   }
 }
 
+// Architectures size their embedding by a `vocab_size` key (the SDK has no other way to ask yet).
 void check_vocab(const Pipeline& p, int64_t tokenizer_vocab, const std::string& what) {
-  const StageSpec& arch = *p.stage("architecture");
-  if (!arch.config.schema().keys.empty()) {
-    for (const auto& k : arch.config.schema().keys)
-      if (std::string(k.key) == "vocab_size" && k.type == GOLF_TYPE_INT && tokenizer_vocab > arch.config.get_int("vocab_size"))
-        arch.config.fail("vocab_size", what + " gives " + std::to_string(tokenizer_vocab) + " ids, but [architecture] vocab_size is " +
-                                           std::to_string(arch.config.get_int("vocab_size")) +
-                                           "; raise vocab_size to at least the tokenizer's");
-  }
+  const TableConfig& arch = p.stage("architecture")->config;
+  for (const auto& k : arch.schema().keys)
+    if (std::string(k.key) == "vocab_size" && k.type == GOLF_TYPE_INT && tokenizer_vocab > arch.get_int("vocab_size"))
+      arch.fail("vocab_size", what + " gives " + std::to_string(tokenizer_vocab) + " ids, but [architecture] vocab_size is " +
+                                  std::to_string(arch.get_int("vocab_size")) + "; raise vocab_size to at least the tokenizer's");
 }
 
 std::string table_text(const toml::table& root, const std::string& key) {
