@@ -58,7 +58,6 @@ int validate_command(const std::string& file, const std::vector<std::string>& ov
   Pipeline p = load_pipeline(file, overrides, registry);
   Services s;
   s.log.set_quiet(true);
-  s.run.seed_ = uint64_t(p.run->get_int("seed"));
   Prepared prepared = preflight(p, reuse, registry, s);
   const ModelSize& m = prepared.size;
   if (m.known) {

@@ -39,14 +39,6 @@ size_t invalid_utf8_at(const std::string& s) {
   return std::string::npos;
 }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot read");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void check_utf8(const std::string& text, const std::string& where) {
   size_t bad = invalid_utf8_at(text);
   if (bad != std::string::npos)
@@ -88,7 +80,7 @@ std::vector<Document> read_corpus(const std::string& path) {
       if (e.is_regular_file() && e.path().extension() == ".txt") files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
-      std::string text = slurp(f);
+      std::string text = read_file(f.string(), uint64_t(1) << 32);  // a document over 4 GiB is not one
       check_utf8(text, f.string());
       docs.push_back({f.filename().string(), std::move(text)});
     }

@@ -16,9 +16,9 @@ struct Document {
 };
 
 // Reads every document: each *.txt file of a folder (sorted by name) is one document; each line
-// of a .jsonl file is one document, its "text" field. Throws std::runtime_error naming the file
+// of a .jsonl file is one document, its "text" field. Throws InputError naming the file
 // (and line) and byte offset of invalid UTF-8, a JSONL line that is not an object with a string
-// "text", or an empty corpus (InputError).
+// "text", or an empty corpus.
 std::vector<Document> read_corpus(const std::string& path);
 
 // Splits documents into validation (the first `val_docs`, or those whose names are in `val_names`
@@ -58,9 +58,9 @@ CorpusSplit read_pipeline_corpus(const Config& data);
 ExportStats prepare_corpus(const CorpusSplit& corpus, Tokenizer& tokenizer, const std::string& work_dir, Logger& log);
 
 // Checks that the shards were made with `tokenizer`: where a shard's folder has a shards.json, its
-// tokenizer sha256 must equal that of tokenizer.model_path(). Throws std::runtime_error naming the
+// tokenizer sha256 must equal that of tokenizer.model_path(). Throws InputError naming the
 // shard folder and both tokenizers otherwise. Folders without shards.json (e.g. the reference's
-// FineWeb shards) are left to the token-id range check of count_bytes.
+// FineWeb shards) are left to the token-id range check made as shards are read (read_shard).
 void check_shards_tokenizer(const std::vector<std::string>& shards, const Tokenizer& tokenizer);
 
 // The shards of a pipeline's [data] train_shards and val_shards globs, each matched and checked

@@ -155,19 +155,11 @@ StateDict read_golf_archive(const std::string& path) {
 
 std::string shape_of(const at::Tensor& t) { return c10::str(t.sizes()); }
 
-Pipeline load_or_bad_input(const std::string& file, const std::vector<std::string>& overrides, Registry& registry) {
-  try {
-    return load_pipeline(file, overrides, registry);
-  } catch (const PipelineError& e) {
-    throw InputError(e.what());
-  }
-}
-
 // The run's pipeline, loaded as the run directory has it.
 Pipeline load_run_pipeline(const std::string& run_dir, Registry& registry) {
   const std::string file = (fs::path(run_dir) / "pipeline.toml").string();
   if (!fs::is_regular_file(file)) throw InputError(run_dir + ": not a run directory (no pipeline.toml)");
-  return load_or_bad_input(file, {}, registry);
+  return load_pipeline(file, {}, registry);
 }
 
 // The architecture of a pipeline, built on s.run's device and dtype (CPU and float32 unless set).
@@ -292,7 +284,7 @@ int import_command(const std::string& file, const std::string& pipeline, const s
                    const std::string& out_run_dir, const std::vector<std::string>& plugin_dirs) {
   {
     Registry registry = scan_plugins(plugin_dirs);
-    Pipeline p = load_or_bad_input(pipeline, overrides, registry);
+    Pipeline p = load_pipeline(pipeline, overrides, registry);
     Services s;
     std::vector<Param> params = build_model(p, s)->parameters();
     StateDict values = read_weights_file(file);
@@ -335,7 +327,7 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
                   const std::string& val_glob, const std::vector<std::string>& plugin_dirs) {
   {
     Registry registry = scan_plugins(plugin_dirs);
-    Pipeline p = load_or_bad_input(pipeline, overrides, registry);
+    Pipeline p = load_pipeline(pipeline, overrides, registry);
     Services s;
     s.log.set_quiet(true);
     ComputeDevice device = compute_device(*p.run);
@@ -358,17 +350,8 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
     if (glob.empty() && !corpus.empty()) glob = (fs::path(weights) / "data" / (dataset_name(corpus) + "_val_*.bin")).string();
     if (glob.empty()) glob = p.data->get_string("val_shards");
     if (glob.empty()) throw InputError(pipeline + ": [data] has no val_shards; give --val GLOB");
-    std::vector<std::string> files;
-    try {
-      files = glob_shards(glob);
-    } catch (const std::exception& e) {
-      throw InputError(e.what());
-    }
-    try {
-      check_shards_tokenizer(files, *tokenizer);
-    } catch (const std::runtime_error& e) {
-      throw InputError(e.what());
-    }
+    const std::vector<std::string> files = glob_shards(glob);
+    check_shards_tokenizer(files, *tokenizer);
 
     auto model = build_model(p, s);
     std::vector<Param> params = model->parameters();
@@ -381,12 +364,7 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
     const int64_t seq_len = p.train->get_int("seq_len");
     at::Tensor val = load_val_stream(files, seq_len, p.data->get_int("max_val_tokens"), tokenizer->vocab_size());
     ByteTables tables = tokenizer->byte_tables();
-    int64_t bytes = 0;
-    try {
-      bytes = count_bytes(val, tables);
-    } catch (const std::exception& e) {
-      throw InputError(glob + ": " + e.what());
-    }
+    const int64_t bytes = count_bytes(val, tables);  // ids were checked against the vocabulary as read
     const StageSpec& ev = *p.stage("evaluator");
     auto evaluator = s.make<Evaluator>(ev);
     EvalInput input{val, &tables, seq_len};

@@ -91,9 +91,8 @@ ModelSize model_size(const Pipeline& p, const Services& s, const TrainOptions& t
     state += 2.0 * double(prm.tensor.numel()) * double(prm.tensor.element_size());  // weights, gradients
     if (prm.tensor.dim() != 2) continue;
     const double out = double(prm.tensor.size(0)), in = double(prm.tensor.size(1));
-    if (prm.role == ParamRole::kEmbedding) activations += tokens * in * compute + tokens * out * 4;  // rows, logits
-    else if (prm.role == ParamRole::kHead) activations += tokens * in * compute + tokens * out * 4;
-    else activations += tokens * in * compute;  // the input a matmul keeps for its backward
+    activations += tokens * in * compute;  // the input a matmul keeps for its backward (an embedding: its rows)
+    if (prm.role == ParamRole::kEmbedding || prm.role == ParamRole::kHead) activations += tokens * out * 4;  // logits
   }
   const double cap = 9e18;
   size.state_bytes = int64_t(std::min(state, cap));
@@ -118,15 +117,6 @@ void check_fits(const Pipeline& p, const ModelSize& size, const ComputeDevice& d
                            gib(size.state_bytes) + " of weights and gradients, more than the memory" + where +
                            "; set a smaller micro_batch_tokens (batch_tokens stays: gradients accumulate)");
   }
-}
-
-// Architectures size their embedding by a `vocab_size` key (the SDK has no other way to ask yet).
-void check_vocab(const Pipeline& p, int64_t tokenizer_vocab, const std::string& what) {
-  const TableConfig& arch = p.stage("architecture")->config;
-  for (const auto& k : arch.schema().keys)
-    if (std::string(k.key) == "vocab_size" && k.type == GOLF_TYPE_INT && tokenizer_vocab > arch.get_int("vocab_size"))
-      arch.fail("vocab_size", what + " gives " + std::to_string(tokenizer_vocab) + " ids, but [architecture] vocab_size is " +
-                                  std::to_string(arch.get_int("vocab_size")) + "; raise vocab_size to at least the tokenizer's");
 }
 
 std::string table_text(const toml::table& root, const std::string& key) {
@@ -184,8 +174,8 @@ std::vector<std::string> check_reuse(const Pipeline& p, const std::string& dir, 
   std::vector<std::string> ignored;
   for (const char* t : {"train", "optimizer", "averaging", "qat"})
     for (const auto& c : changes(old.resolved, p.resolved, t)) ignored.push_back(c);
-  for (const char* k : {"seed", "train_seconds", "threads"})
-    for (const auto& c : changes(old.resolved, p.resolved, "run"))
+  for (const auto& c : changes(old.resolved, p.resolved, "run"))
+    for (const char* k : {"seed", "train_seconds", "threads"})
       if (c.rfind(std::string("[run] ") + k + ":", 0) == 0) ignored.push_back(c);
   return ignored;
 }
@@ -196,6 +186,14 @@ std::string gib(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1 << 30));
   return buf;
+}
+
+void check_vocab(const Pipeline& p, const Architecture& model, int64_t tokenizer_vocab, const std::string& what) {
+  if (tokenizer_vocab > model.vocab_size())
+    p.stage("architecture")->config.fail("vocab_size", what + " gives " + std::to_string(tokenizer_vocab) +
+                                                           " ids, but [architecture] vocab_size is " +
+                                                           std::to_string(model.vocab_size()) +
+                                                           "; raise vocab_size to at least the tokenizer's");
 }
 
 Stages make_stages(const Pipeline& p, Services& s) {
@@ -218,6 +216,7 @@ Stages make_stages(const Pipeline& p, Services& s) {
 Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& registry, Services& s) {
   Prepared out;
   check_host_values(p);
+  s.run.seed_ = uint64_t(p.run->get_int("seed"));  // checked >= 0 above
   out.train = TrainOptions::from(*p.train, *p.run, s.run.world_size_);
   out.device = compute_device(*p.run);
   s.run.device_ = out.device.device;
@@ -234,7 +233,8 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
     out.corpus = read_pipeline_corpus(data);
     for (const auto& k : tok.config.schema().keys)  // the vocabulary it will train, where it says so
       if (std::string(k.key) == "vocab_size" && k.type == GOLF_TYPE_INT)
-        check_vocab(p, tok.config.get_int("vocab_size"), "[tokenizer] vocab_size = " + std::to_string(tok.config.get_int("vocab_size")));
+        check_vocab(p, *out.stages.architecture, tok.config.get_int("vocab_size"),
+                    "[tokenizer] vocab_size = " + std::to_string(tok.config.get_int("vocab_size")));
   } else {
     // The tokenizer the shards were made with: a .model file, or the reused run's own.
     std::string work = fs::temp_directory_path().string();
@@ -250,7 +250,7 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
       out.shards = pipeline_shards(data, tokenizer);
     }
     for (const auto& f : out.shards.train) shard_tokens(f);  // headers and sizes; ids are checked as read
-    check_vocab(p, tokenizer.vocab_size(), "tokenizer " + std::string(tok.plugin->desc.name) + " (" + tokenizer.model_path() + ")");
+    check_vocab(p, *out.stages.architecture, tokenizer.vocab_size(), "tokenizer " + std::string(tok.plugin->desc.name) + " (" + tokenizer.model_path() + ")");
     out.val = load_val_stream(out.shards.val, out.train.seq_len, data.get_int("max_val_tokens"), tokenizer.vocab_size());
   }
 

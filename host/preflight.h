@@ -68,8 +68,13 @@ struct Prepared {
 // manifests behind bytes_code; and with `reuse_training` (a run directory, or ""), that directory's
 // pipeline, tokenizer and checksummed weights. Creates nothing on disk.
 // Throws ConfigError, InputError or PipelineError (exit 2) naming what and where.
-// REQUIRES: `services.run` holds the seed; make_stages has not been called on `services`.
+// Sets the seed, device, dtype and budget of `services.run`.
+// REQUIRES: make_stages has not been called on `services`.
 Prepared preflight(const Pipeline& p, const std::string& reuse_training, Registry& registry, Services& services);
+
+// Fails [architecture] vocab_size (a ConfigError) when the tokenizer's `tokenizer_vocab` ids do not fit
+// `model`'s vocabulary; `what` names the tokenizer in the message.
+void check_vocab(const Pipeline& p, const Architecture& model, int64_t tokenizer_vocab, const std::string& what);
 
 // "1.5 GiB", for messages.
 std::string gib(int64_t bytes);

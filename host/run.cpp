@@ -45,8 +45,9 @@ double unigram_bpb(const std::vector<std::string>& train_files, const at::Tensor
   double total = vocab;
   int64_t seen = 0;
   for (const auto& f : train_files) {
-    for (uint16_t t : read_shard(f, vocab)) counts[t] += 1, total += 1;
-    if ((seen += shard_tokens(f)) > 100'000'000) break;
+    const std::vector<uint16_t> tokens = read_shard(f, vocab);
+    for (uint16_t t : tokens) counts[t] += 1, total += 1;
+    if ((seen += int64_t(tokens.size())) > 100'000'000) break;
   }
   const int64_t* v = val.data_ptr<int64_t>();
   double nats = 0;
@@ -97,10 +98,7 @@ void Run::prepare_data() {
                              [&] { return prepare_corpus(*prepared_.corpus, tokenizer, dir_, s_.log); });
     train_files_ = s.train_files, val_files_ = s.val_files;
     const int64_t vocab = tokenizer.vocab_size();
-    if (vocab > st_.architecture->vocab_size())
-      p_.stage("architecture")->config.fail("vocab_size", "tokenizer " + plugin("tokenizer") + " trained " + std::to_string(vocab) +
-                                                              " ids but [architecture] vocab_size is " +
-                                                              std::to_string(st_.architecture->vocab_size()));
+    check_vocab(p_, *st_.architecture, vocab, "tokenizer " + plugin("tokenizer") + " (trained)");
     val_ = load_val_stream(val_files_, prepared_.train.seq_len, p_.data->get_int("max_val_tokens"), vocab);
   } else {  // checked and loaded before the run directory existed
     train_files_ = prepared_.shards.train, val_files_ = prepared_.shards.val;
@@ -127,7 +125,6 @@ void Run::save_trained_weights() {
 }
 
 int Run::go(Registry& registry) {
-  s_.run.seed_ = uint64_t(p_.run->get_int("seed"));
   prepared_ = preflight(p_, o_.reuse_training, registry, s_);  // bad input ends here: exit 2, nothing created
 
   dir_ = make_run_dir(o_.run_dir, p_.run->get_string("name"));

@@ -2,7 +2,6 @@
 #ifndef GOLF_HOST_TRAIN_H_
 #define GOLF_HOST_TRAIN_H_
 
-#include <atomic>
 #include <functional>
 #include <string>
 

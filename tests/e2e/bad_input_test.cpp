@@ -40,9 +40,7 @@ class BadInputTest : public ::testing::Test {
     // A finished run gives a tokenizer file, shards made with it, and weights to reuse.
     Result r = host("run " + tiny + " --set train.iterations=2 --run-dir " + (dir / "done"));
     ASSERT_EQ(r.code, 0) << r.output;
-    shards = dir.write("shards.toml", "extends = \"tiny.toml\"\n[data]\ncorpus = \"\"\nval_docs = 0\n"
-                                      "train_shards = \"done/data/corpus_train_*.bin\"\nval_shards = \"" +
-                                          (dir / "val/corpus_val_*.bin") + "\"\n[tokenizer]\nmodel = \"done/tokenizer/tokenizer.model\"\n");
+    shards = shard_pipeline(dir, dir / "done", dir / "val/corpus_val_*.bin");
     fs::create_directories(dir / "val");
     fs::copy(dir / "done/data/corpus_val_000000.bin", dir / "val/corpus_val_000000.bin");
     fs::copy(dir / "done/data/shards.json", dir / "val/shards.json");

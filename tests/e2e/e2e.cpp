@@ -79,6 +79,14 @@ plugin = "bpb"
 )" + extra);
 }
 
+std::string shard_pipeline(const TempDir& dir, const std::string& made_run, const std::string& val_glob) {
+  const std::string made = (fs::path(made_run) / "data").string();
+  return dir.write("shards.toml", "extends = \"tiny.toml\"\n[data]\ncorpus = \"\"\nval_docs = 0\n"
+                                  "train_shards = \"" + made + "/corpus_train_*.bin\"\n"
+                                  "val_shards = \"" + (val_glob.empty() ? made + "/corpus_val_*.bin" : val_glob) + "\"\n"
+                                  "[tokenizer]\nmodel = \"" + made_run + "/tokenizer/tokenizer.model\"\n");
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});

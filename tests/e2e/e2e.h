@@ -28,6 +28,11 @@ std::string make_corpus(const TempDir& dir);
 // `extra` is appended to the file.
 std::string tiny_pipeline(const TempDir& dir, const std::string& extra = "");
 
+// dir/shards.toml: tiny.toml reading the shards and the tokenizer file that the finished run
+// `made_run` (a run of tiny.toml in dir) wrote, as a pipeline of the reference's FineWeb data does.
+// `val_glob` replaces the run's validation shards when given.
+std::string shard_pipeline(const TempDir& dir, const std::string& made_run, const std::string& val_glob = "");
+
 // The whole file.
 std::string slurp(const std::string& path);
 

@@ -53,12 +53,15 @@ int wait_for(pid_t pid, double seconds) {
   return status;
 }
 
-void wait_until_training(const std::string& run_dir) {
+// Starts a run of tiny.toml that trains until stopped, and returns once its training has begun.
+pid_t start_training(const TempDir& dir, const std::string& run_dir) {
+  pid_t pid = spawn({"run", tiny_pipeline(dir), "--set", "train.iterations=100000", "--run-dir", run_dir});
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
   std::error_code ec;
   while (std::chrono::steady_clock::now() < deadline &&
          !(fs::exists(run_dir + "/metrics.jsonl") && fs::file_size(run_dir + "/metrics.jsonl", ec) > 0))
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return pid;
 }
 
 // What must hold of a run directory however the run ended: every file whole.
@@ -115,8 +118,7 @@ TEST(LifecycleTest, SigintAndSigtermEndEveryPhaseAtASafePoint) {
 TEST(LifecycleTest, SigtermInTrainingSavesTheWeightsAndExits143) {
   TempDir dir;
   const std::string run_dir = dir / "run";
-  pid_t pid = spawn({"run", tiny_pipeline(dir), "--set", "train.iterations=100000", "--run-dir", run_dir});
-  wait_until_training(run_dir);
+  pid_t pid = start_training(dir, run_dir);
   kill(pid, SIGTERM);
   int status = wait_for(pid, 60);
   ASSERT_TRUE(WIFEXITED(status));
@@ -134,8 +136,7 @@ TEST(LifecycleTest, SigtermInTrainingSavesTheWeightsAndExits143) {
 TEST(LifecycleTest, ASecondSignalEndsTheRunAtOnce) {
   TempDir dir;
   const std::string run_dir = dir / "run";
-  pid_t pid = spawn({"run", tiny_pipeline(dir), "--set", "train.iterations=100000", "--run-dir", run_dir});
-  wait_until_training(run_dir);
+  pid_t pid = start_training(dir, run_dir);
   kill(pid, SIGINT);
   kill(pid, SIGTERM);  // long before the first one's safe point is reached
   int status = wait_for(pid, 10);

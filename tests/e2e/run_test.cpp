@@ -118,10 +118,7 @@ TEST(EndToEndTest, ReuseTrainingWithATokenizerFileAndShards) {
   Result made = host("run " + tiny_pipeline(dir) + " --set train.iterations=2 --run-dir " + (dir / "made"));
   ASSERT_EQ(made.code, 0) << made.output;
   // The same model, now from shard globs and a .model file, as with the reference's FineWeb data.
-  const std::string shards = dir.write("shards.toml", "extends = \"tiny.toml\"\n[data]\ncorpus = \"\"\nval_docs = 0\n"
-                                                      "train_shards = \"made/data/corpus_train_*.bin\"\n"
-                                                      "val_shards = \"made/data/corpus_val_*.bin\"\n"
-                                                      "[tokenizer]\nmodel = \"made/tokenizer/tokenizer.model\"\n");
+  const std::string shards = shard_pipeline(dir, dir / "made");
   Result first = host("run " + shards + " --set train.iterations=3 --run-dir " + (dir / "first"));
   ASSERT_EQ(first.code, 0) << first.output;
   EXPECT_FALSE(fs::exists(dir / "first/tokenizer")) << "a tokenizer file is not copied into the run";
