@@ -59,6 +59,7 @@ class RunState final : public RunInfo {
   double elapsed_ = 0;         // training seconds, validation excluded; set by the trainer
   double progress_ = 0;
   std::string run_dir_;
+  int64_t seq_len_ = 1024;     // [train] seq_len
 
   at::Device device() const override { return device_; }
   at::ScalarType compute_dtype() const override { return dtype_; }
@@ -71,6 +72,7 @@ class RunState final : public RunInfo {
   }
   double progress() const override { return progress_; }
   std::string run_dir() const override { return run_dir_; }
+  int64_t seq_len() const override { return seq_len_; }
 };
 
 // What one stage instance borrows. Owns its config; borrows the run-wide services.
@@ -110,7 +112,7 @@ struct Services {
 Schema plugin_schema(const std::string& table, const PluginEntry& plugin);
 
 // Calls the plugin's factory. Any exception becomes std::runtime_error naming stage and plugin.
-// Returns the kind interface pointer; the caller owns it.
+// Returns the kind interface pointer; the caller owns it. Only Services::make calls it.
 void* create_stage(const PluginEntry& plugin, StageContext& context);
 
 // Runs `fn`; an exception leaves it naming the stage and plugin, "[stage] (plugin NAME) what: ...",
@@ -122,6 +124,8 @@ auto at_stage(const std::string& stage, const std::string& plugin, const std::st
   try {
     return fn();
   } catch (const Interrupted&) {
+    throw;
+  } catch (const OverLimit&) {  // a rule's budget, not a plugin's failure
     throw;
   } catch (const ConfigError&) {  // already names file, line, table, key and plugin (Config::fail)
     throw;

@@ -34,6 +34,13 @@ class StageError : public std::runtime_error {
   std::string detail_;
 };
 
+// A budget or limit of the rules was exceeded: an artifact over the byte limit, an evaluation over
+// [run] eval_seconds. The run ends with status "over_limit" and exits kExitFailed.
+class OverLimit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // The message for the terminal: c10::Error without its backtrace, and never a line of stack frames
 // ("Exception raised from ...", "frame #N: ...").
 std::string user_message(const std::exception& e);

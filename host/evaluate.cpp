@@ -1,10 +1,14 @@
-// host/evaluate.cpp: validation stream loading and checked evaluation.
+// host/evaluate.cpp: validation stream loading and the host-driven evaluation loop.
 #include "evaluate.h"
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <deque>
 
+#include "context.h"
 #include "errors.h"
+#include "interrupt.h"
 #include "shard.h"
 
 namespace golf::host {
@@ -21,11 +25,12 @@ at::Tensor load_val_stream(const std::vector<std::string>& files, int64_t seq_le
   return at::tensor(std::vector<int64_t>(tokens.begin(), tokens.begin() + usable + 1), at::kLong);
 }
 
-int64_t count_bytes(const at::Tensor& tokens, const ByteTables& tables) {
+int64_t count_bytes(const at::Tensor& tokens, const ByteTables& tables, int64_t begin, int64_t end) {
   const int64_t* t = tokens.data_ptr<int64_t>();
-  const int64_t n = tokens.numel(), vocab = tables.base_bytes.size();
+  const int64_t vocab = tables.base_bytes.size();
+  if (end < 0) end = tokens.numel();
   int64_t bytes = 0;
-  for (int64_t i = 1; i < n; ++i) {
+  for (int64_t i = std::max<int64_t>(begin, 1); i < end; ++i) {
     int64_t x = t[i - 1], y = t[i];
     if (x < 0 || y < 0 || x >= vocab || y >= vocab)
       throw std::runtime_error("validation token id " + std::to_string(std::max(x, y)) + " is outside the tokenizer's " +
@@ -35,24 +40,208 @@ int64_t count_bytes(const at::Tensor& tokens, const ByteTables& tables) {
   return bytes;
 }
 
-EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architecture& model, const EvalInput& input,
-                    int64_t expected_bytes) {
-  auto t0 = std::chrono::steady_clock::now();
-  EvalSums sums = evaluator.evaluate(model, input);
+std::vector<Segment> segments(const at::Tensor& tokens, int32_t bos) {
+  const int64_t n = tokens.numel();
+  if (bos < 0) return {{0, 1, n}};
+  const int64_t* t = tokens.data_ptr<int64_t>();
+  std::vector<int64_t> starts{0};
+  for (int64_t i = 1; i < n; ++i)
+    if (t[i] == bos) starts.push_back(i);
+  std::vector<Segment> out;
+  for (size_t k = 0; k < starts.size(); ++k) {
+    // A document predicts the next document's BOS, so its targets run to that BOS inclusive.
+    const int64_t end = k + 1 < starts.size() ? starts[k + 1] + 1 : n;
+    if (end > starts[k] + 1) out.push_back({starts[k], starts[k] + 1, end});
+  }
+  return out;
+}
+
+namespace {
+
+// Copies of the model's parameters and the evaluator's state, put back when the evaluation ends,
+// however it ends: adaptation never reaches the weights that are trained, saved or quantized.
+class Snapshot {
+ public:
+  Snapshot(Architecture& model, Evaluator& evaluator) : evaluator_(evaluator), params_(model.parameters()) {
+    at::NoGradGuard no_grad;
+    for (const Param& p : params_) copies_.push_back(p.tensor.detach().clone());
+    evaluator_.save_state(state_);
+  }
+  ~Snapshot() {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      params_[i].tensor.copy_(copies_[i]);
+      if (params_[i].tensor.grad().defined()) params_[i].tensor.mutable_grad() = at::Tensor();
+    }
+    try {
+      evaluator_.load_state(state_);
+    } catch (...) {  // a destructor must not throw; the evaluator's next begin() starts afresh
+    }
+  }
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+ private:
+  Evaluator& evaluator_;
+  std::vector<Param> params_;
+  std::vector<at::Tensor> copies_;
+  StateDict state_;
+};
+
+void check_plan(const EvalPlan& plan, const std::string& plugin) {
+  auto bad = [&](const std::string& what) { throw std::runtime_error("evaluator " + plugin + ": plan " + what); };
+  if (plan.chunk_tokens < 1) bad("chunk_tokens must be >= 1, got " + std::to_string(plan.chunk_tokens));
+  if (plan.history_tokens < 1) bad("history_tokens must be >= 1 (a target's own input), got " + std::to_string(plan.history_tokens));
+  if (plan.lanes < 1) bad("lanes must be >= 1, got " + std::to_string(plan.lanes));
+  if (plan.lanes > 1 && !plan.documents) bad("lanes > 1 needs documents = true");
+}
+
+// Restores training mode when the evaluation ends.
+struct TrainingModeScope {
+  Architecture& model;
+  ~TrainingModeScope() { model.set_training(true); }
+};
+
+}  // namespace
+
+EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architecture& model, const EvalStream& stream,
+                    double budget_seconds, const std::string& label, Logger& log) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  const at::Tensor& tokens = stream.tokens;
+  const std::string who = "evaluator " + plugin;
+  if (tokens.dim() != 1 || tokens.scalar_type() != at::kLong || tokens.numel() < 2)
+    throw std::runtime_error("the validation stream must be 1-D int64 with at least 2 tokens (1 target)");
+
+  Snapshot snapshot(model, evaluator);
+  TrainingModeScope mode{model};
+  const EvalSetup setup{stream.tables, stream.bos_id, stream.seq_len, tokens.numel()};
+  const EvalPlan plan = evaluator.begin(model, setup);
+  check_plan(plan, plugin);
+  struct Ender {  // end() also when the evaluation stops early
+    Evaluator& e;
+    Architecture& m;
+    ~Ender() {
+      try {
+        e.end(m);
+      } catch (...) {
+      }
+    }
+  } ender{evaluator, model};
+
+  const std::vector<Segment> segs = segments(tokens, plan.documents ? stream.bos_id : -1);
+  const std::vector<Param> params = model.parameters();
+  const int64_t total_targets = tokens.numel() - 1;
+
+  // Lanes take documents in stream order; a lane that finishes its document takes the next one.
+  struct Lane {
+    int64_t segment = -1, next = 0;  // next target to score
+  };
+  std::vector<Lane> lanes(plan.lanes);
+  size_t next_segment = 0;
+  auto refill = [&](Lane& l) {
+    if (next_segment < segs.size()) l = {int64_t(next_segment), segs[next_segment].begin}, ++next_segment;
+    else l.segment = -1;
+  };
+  for (Lane& l : lanes) refill(l);
+
+  double loss_sum = 0;
+  int64_t targets = 0, bytes = 0, chunks = 0, next_report = 1;
+  // Sums stay on the model's device and are read once per batch.
+  while (true) {
+    std::vector<EvalChunk> batch;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      Lane& l = lanes[i];
+      if (l.segment < 0) continue;
+      const Segment& s = segs[l.segment];
+      EvalChunk c;
+      c.begin = l.next;
+      c.end = std::min(s.end, c.begin + plan.chunk_tokens);
+      c.first = std::max(s.first, c.begin - plan.history_tokens);
+      c.tokens = tokens.narrow(0, c.first, c.end - c.first).clone();  // a copy: the stream itself is never lent
+      c.segment = l.segment;
+      c.lane = int64_t(i);
+      c.segment_start = c.begin == s.begin;
+      c.segment_end = c.end == s.end;
+      batch.push_back(std::move(c));
+    }
+    if (batch.empty()) break;
+    check_interrupt(label);
+
+    std::vector<int64_t> versions;
+    for (const Param& p : params) versions.push_back(p.tensor._version());
+    std::vector<at::Tensor> nll;
+    {
+      at::NoGradGuard no_grad;
+      model.set_training(false);
+      nll = evaluator.score(model, batch);
+    }
+    for (size_t i = 0; i < params.size(); ++i)
+      if (params[i].tensor._version() != versions[i])
+        throw std::runtime_error(who + " changed parameter " + params[i].name + " while scoring positions [" +
+                                 std::to_string(batch.front().begin) + ", " + std::to_string(batch.front().end) +
+                                 "): a model may adapt only on tokens already scored, in adapt()");
+    if (nll.size() != batch.size())
+      throw std::runtime_error(who + " returned " + std::to_string(nll.size()) + " score tensors for a batch of " +
+                               std::to_string(batch.size()) + " chunks");
+    at::Tensor batch_sum = at::zeros({}, at::kDouble), batch_min = at::zeros({}, at::kDouble);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const EvalChunk& c = batch[i];
+      if (!nll[i].defined() || nll[i].numel() != c.end - c.begin)
+        throw std::runtime_error(who + " returned " + std::to_string(nll[i].defined() ? nll[i].numel() : 0) +
+                                 " values for the " + std::to_string(c.end - c.begin) + " targets at positions [" +
+                                 std::to_string(c.begin) + ", " + std::to_string(c.end) +
+                                 "): every target is scored exactly once, no more, no fewer");
+      const at::Tensor v = nll[i].detach().reshape({-1}).to(at::kDouble).cpu();
+      batch_sum += v.sum();
+      batch_min = at::minimum(batch_min, v.min());
+      bytes += count_bytes(tokens, *stream.tables, c.begin, c.end);
+      targets += c.end - c.begin;
+    }
+    const double sum = batch_sum.item<double>();
+    if (!std::isfinite(sum)) throw std::runtime_error(who + " returned a non-finite NLL at positions from " + std::to_string(batch.front().begin));
+    if (batch_min.item<double>() < -1e-4)
+      throw std::runtime_error(who + " returned a negative NLL at positions from " + std::to_string(batch.front().begin) +
+                               ": not a normalised distribution");
+    loss_sum += sum;
+    chunks += int64_t(batch.size());
+
+    if (plan.adapts) {
+      at::AutoGradMode grad(true);
+      model.set_training(true);
+      evaluator.adapt(model, batch);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Lane& l = lanes[batch[i].lane];
+      l.next = batch[i].end;
+      if (batch[i].segment_end) refill(l);
+    }
+
+    const double spent = seconds();
+    while (next_report < 4 && 4 * targets >= next_report * total_targets) {
+      char line[160];
+      std::snprintf(line, sizeof line, "%s: %lld%% scored in %.1fs, ETA %.1fs", label.c_str(), (long long)(25 * next_report),
+                    spent, spent * double(4 - next_report) / double(next_report));
+      log.info(line);
+      ++next_report;
+    }
+    if (budget_seconds > 0 && spent > budget_seconds && targets < total_targets)
+      throw OverLimit(label + " stopped after " + std::to_string(spent) + " s with " + std::to_string(targets) + " of " +
+                      std::to_string(total_targets) + " targets scored: over [run] eval_seconds = " + std::to_string(budget_seconds));
+  }
+
+  // The loop covers every target once by construction; these guard the construction itself.
+  if (targets != total_targets || bytes != stream.bytes)
+    throw std::logic_error("evaluation covered " + std::to_string(targets) + " targets and " + std::to_string(bytes) +
+                           " bytes of " + std::to_string(total_targets) + " and " + std::to_string(stream.bytes));
   EvalResult r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const int64_t targets = input.tokens.numel() - 1;
-  if (sums.targets != targets)
-    throw std::runtime_error("evaluator " + plugin + " scored " + std::to_string(sums.targets) + " targets; the stream has " +
-                             std::to_string(targets) + " and each must be scored exactly once");
-  if (sums.bytes != expected_bytes)
-    throw std::runtime_error("evaluator " + plugin + " counted " + std::to_string(sums.bytes) + " bytes; the host counts " +
-                             std::to_string(expected_bytes) + " for this stream and tokenizer");
-  if (!std::isfinite(sums.loss_sum)) throw std::runtime_error("evaluator " + plugin + " returned a non-finite loss");
+  r.seconds = seconds();
   r.tokens = targets;
-  r.bytes = expected_bytes;
-  r.val_loss = sums.loss_sum / double(targets);
-  r.val_bpb = r.val_loss / std::log(2.0) * double(targets) / double(expected_bytes);
+  r.bytes = bytes;
+  r.chunks = chunks;
+  r.adapted = plan.adapts;
+  r.val_loss = loss_sum / double(targets);
+  r.val_bpb = r.val_loss / std::log(2.0) * double(targets) / double(bytes);
   return r;
 }
 

@@ -333,6 +333,7 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
     ComputeDevice device = compute_device(*p.run);
     s.run.device_ = device.device;
     s.run.dtype_ = device.dtype;
+    s.run.seq_len_ = p.train->get_int("seq_len");
 
     const bool from_run = fs::is_directory(weights);
     if (!from_run && !fs::is_regular_file(weights)) throw InputError("--weights " + weights + ": no such file or run directory");
@@ -367,9 +368,10 @@ int score_command(const std::string& pipeline, const std::vector<std::string>& o
     const int64_t bytes = count_bytes(val, tables);  // ids were checked against the vocabulary as read
     const StageSpec& ev = *p.stage("evaluator");
     auto evaluator = s.make<Evaluator>(ev);
-    EvalInput input{val, &tables, seq_len};
-    EvalResult r = at_stage("evaluator", ev.plugin->desc.name, "evaluate",
-                            [&] { return evaluate(*evaluator, ev.plugin->desc.name, *model, input, bytes); });
+    const EvalStream stream{val, &tables, tokenizer->bos_id(), seq_len, bytes};
+    EvalResult r = at_stage("evaluator", ev.plugin->desc.name, "evaluate", [&] {
+      return evaluate(*evaluator, ev.plugin->desc.name, *model, stream, 0, "score", s.log);
+    });
     std::printf("weights    %s\nval        %s (%zu shards)\ndevice     %s\nval_loss   %.8f\nval_bpb    %.8f\n"
                 "val_tokens %lld\nval_bytes  %lld\nseconds    %.2f\n",
                 file.c_str(), glob.c_str(), files.size(), device.description.c_str(), r.val_loss, r.val_bpb,

@@ -202,7 +202,7 @@ const Schema& run_schema() {
                                "compute dtype: \"auto\" (bfloat16 on cuda, float32 on cpu), \"float32\" or \"bfloat16\""},
                               {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads, 0 to 4096; 0 = LibTorch's default"},
                               {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
-                              {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "evaluation wallclock budget (warned when exceeded); 0 = none"},
+                              {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "final evaluation wallclock budget: past it the evaluation stops and the run ends over_limit; 0 = none"},
                               {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this (>= 1)"},
                               {"code_files", GOLF_TYPE_STRING, "\"\"",
                                "comma-separated globs (relative to the pipeline file) of files counted in bytes_code "

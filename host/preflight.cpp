@@ -41,16 +41,6 @@ void check_host_values(const Pipeline& p) {
   if (!corpus && data.get_int("val_docs") != 0) data.fail("val_docs", "applies to a corpus; this [data] reads shards");
 }
 
-std::string role_key(ParamRole r) {
-  switch (r) {
-    case ParamRole::kMatrix: return "matrix";
-    case ParamRole::kEmbedding: return "embedding";
-    case ParamRole::kHead: return "head";
-    case ParamRole::kScalar: return "scalar";
-  }
-  return "?";
-}
-
 // The architecture's integer keys as the pipeline sets them: the sizes a message can name.
 std::string size_keys(const TableConfig& c) {
   std::string out;
@@ -62,15 +52,13 @@ std::string size_keys(const TableConfig& c) {
 ModelSize model_size(const Pipeline& p, const Services& s, const TrainOptions& train) {
   ModelSize size;
   const StageSpec& arch = *p.stage("architecture");
-  RunState meta = s.run;
-  meta.device_ = at::Device(at::kMeta);
-  RunLog quiet;
-  quiet.set_quiet(true);
-  MetricsSink none;
-  StageContext context(arch.table, arch.config, quiet, none, meta);
+  Services meta;  // a second architecture, shapes only, with a quiet log of its own
+  meta.run = s.run;
+  meta.run.device_ = at::Device(at::kMeta);
+  meta.log.set_quiet(true);
   std::vector<Param> params;
   try {
-    std::unique_ptr<Architecture> model(static_cast<Architecture*>(create_stage(*arch.plugin, context)));
+    std::unique_ptr<Architecture> model = meta.make<Architecture>(arch);
     model->build();
     params = model->parameters();
   } catch (const ConfigError&) {
@@ -85,14 +73,14 @@ ModelSize model_size(const Pipeline& p, const Services& s, const TrainOptions& t
   const double compute = double(c10::elementSize(s.run.dtype_));
   double state = 0, activations = 0;
   for (const auto& prm : params) {
-    auto& r = size.roles[role_key(prm.role)];
+    auto& r = size.roles[role_name(prm.role)];
     r.first += 1, r.second += prm.tensor.numel();
     size.params += prm.tensor.numel();
     state += 2.0 * double(prm.tensor.numel()) * double(prm.tensor.element_size());  // weights, gradients
     if (prm.tensor.dim() != 2) continue;
     const double out = double(prm.tensor.size(0)), in = double(prm.tensor.size(1));
     activations += tokens * in * compute;  // the input a matmul keeps for its backward (an embedding: its rows)
-    if (prm.role == ParamRole::kEmbedding || prm.role == ParamRole::kHead) activations += tokens * out * 4;  // logits
+    if (prm.role == ParamRole::kTiedEmbedding || prm.role == ParamRole::kHead) activations += tokens * out * 4;  // logits
   }
   const double cap = 9e18;
   size.state_bytes = int64_t(std::min(state, cap));
@@ -213,6 +201,29 @@ Stages make_stages(const Pipeline& p, Services& s) {
   return st;
 }
 
+// A quantizer's calibration: the architecture must report its matmuls, and the time reserved for it
+// comes off the training budget up front (the rules count calibration on training data as training).
+void check_calibration(const Pipeline& p, Stages& st, TrainOptions& train) {
+  const CalibrationRequest req = st.quantizer->calibration();
+  if (req.batches <= 0) return;
+  const std::string quantizer = p.stage("quantizer")->plugin->desc.name;
+  struct NoHook final : LinearHook {
+    at::Tensor on_linear(int64_t, const at::Tensor&) override { return {}; }
+  } probe;
+  const bool reports = st.architecture->set_linear_hook(&probe);
+  st.architecture->set_linear_hook(nullptr);
+  if (!reports)
+    throw PipelineError("[quantizer] " + quantizer + " calibrates on activations, but architecture " +
+                        std::string(p.stage("architecture")->plugin->desc.name) +
+                        " does not report its matmuls (Architecture::set_linear_hook); pick a quantizer without calibration");
+  if (train.budget_seconds > 0) {
+    if (req.reserve_seconds >= train.budget_seconds)
+      throw PipelineError("[quantizer] " + quantizer + " reserves " + std::to_string(req.reserve_seconds) +
+                          " s for calibration, not less than [run] train_seconds = " + std::to_string(train.budget_seconds));
+    train.budget_seconds -= req.reserve_seconds;
+  }
+}
+
 Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& registry, Services& s) {
   Prepared out;
   check_host_values(p);
@@ -221,8 +232,10 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
   out.device = compute_device(*p.run);
   s.run.device_ = out.device.device;
   s.run.dtype_ = out.device.dtype;
-  s.run.budget_seconds_ = out.train.budget_seconds;
+  s.run.seq_len_ = out.train.seq_len;
   out.stages = make_stages(p, s);
+  check_calibration(p, out.stages, out.train);
+  s.run.budget_seconds_ = out.train.budget_seconds;
   if (!reuse.empty()) out.reuse_ignored = check_reuse(p, reuse, registry, s);
 
   const TableConfig& data = *p.data;

@@ -220,6 +220,8 @@ const LibraryEntry& Registry::load(const std::string& path) {
     std::ostringstream m;
     m << where << ": built for golf ABI " << d.abi_major << "." << d.abi_minor << ", but this golf-host has ABI "
       << GOLF_ABI_MAJOR << "." << GOLF_ABI_MINOR << "; rebuild the plugin against this golf's SDK";
+    if (d.abi_major < GOLF_ABI_MAJOR)  // what a 1.x plugin's author must change, not only rebuild
+      m << " (ABI 2.0 changed the evaluator, quantizer, QAT and architecture interfaces: docs/abi.md)";
     e.error = m.str();
     return e;
   }

@@ -42,9 +42,15 @@ TEST(RegistryTest, AcceptsAMatchingHandWrittenDescriptor) {
 TEST(RegistryTest, RefusesOtherAbiMajorNamingBothVersions) {
   std::string e = refusal(bad("abi-major"));
   EXPECT_NE(e.find("libgolf-test-abi-major.so"), std::string::npos) << e;
-  EXPECT_NE(e.find("golf ABI 2.0"), std::string::npos) << e;
-  EXPECT_NE(e.find("has ABI 1.0"), std::string::npos) << e;
+  EXPECT_NE(e.find("golf ABI 3.0"), std::string::npos) << e;
+  EXPECT_NE(e.find("has ABI 2.0"), std::string::npos) << e;
   EXPECT_NE(e.find("rebuild"), std::string::npos) << e;
+}
+
+TEST(RegistryTest, RefusesAPluginBuiltForAbi1SayingWhatChanged) {
+  std::string e = refusal(bad("abi-old"));
+  EXPECT_NE(e.find("libgolf-test-abi-old.so: built for golf ABI 1.0, but this golf-host has ABI 2.0"), std::string::npos) << e;
+  EXPECT_NE(e.find("docs/abi.md"), std::string::npos) << e;
 }
 
 TEST(RegistryTest, RefusesAnUnloadableLibraryWithTheLoadersOwnReason) {
@@ -55,7 +61,7 @@ TEST(RegistryTest, RefusesAnUnloadableLibraryWithTheLoadersOwnReason) {
 
 TEST(RegistryTest, RefusesNewerAbiMinor) {
   std::string e = refusal(bad("abi-minor"));
-  EXPECT_NE(e.find("golf ABI 1.1"), std::string::npos) << e;
+  EXPECT_NE(e.find("golf ABI 2.1"), std::string::npos) << e;
 }
 
 TEST(RegistryTest, RefusesOtherLibTorchNamingBothFingerprints) {

@@ -6,12 +6,14 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "artifact.h"
+#include "calibrate.h"
 #include "context.h"
 #include "corpus.h"
 #include "device.h"
@@ -24,6 +26,7 @@
 #include "pipeline.h"
 #include "preflight.h"
 #include "provenance.h"
+#include "quant_report.h"
 #include "shard.h"
 #include "train.h"
 #include "weights.h"
@@ -32,11 +35,6 @@ namespace fs = std::filesystem;
 
 namespace golf::host {
 namespace {
-
-// A run ending because a budget or limit was exceeded (as opposed to an error).
-struct LimitExceeded : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // Cross-entropy of a unigram model (add-one smoothed counts over up to 100M training tokens)
 // on the validation targets, in bits per byte: the floor any trained model should clear.
@@ -65,7 +63,8 @@ class Run {
   void enter(const std::string& phase);
   std::string plugin(const char* table) const { return p_.stage(table)->plugin->desc.name; }
   void prepare_data();
-  EvalResult eval(const std::string& label);
+  EvalResult eval(const std::string& label, double budget_seconds = 0);
+  Calibration calibrate_for_quantizer(double train_seconds);
   void save_trained_weights();
   void write_summary();
 
@@ -80,8 +79,9 @@ class Run {
   std::vector<Param> params_;
   at::Tensor val_;
   ByteTables tables_;
-  int64_t val_bytes_ = 0;
+  EvalStream stream_;
   JsonObject summary_;
+  std::string over_budget_;  // set when training plus calibration overran: the run ends over_limit
   std::string status_ = "failed", error_;
 };
 
@@ -108,15 +108,42 @@ void Run::prepare_data() {
     fs::copy(fs::path(o_.reuse_training) / "tokenizer", fs::path(dir_) / "tokenizer", fs::copy_options::recursive);
 }
 
-EvalResult Run::eval(const std::string& label) {
-  EvalInput input{val_, &tables_, prepared_.train.seq_len};
-  EvalResult r = at_stage("evaluator", plugin("evaluator"), "evaluate",
-                          [&] { return evaluate(*st_.evaluator, plugin("evaluator"), *st_.architecture, input, val_bytes_); });
-  char line[200];
-  std::snprintf(line, sizeof line, "%s val_loss %.8f val_bpb %.8f (%lld tokens, %lld bytes, %.1fs)", label.c_str(),
-                r.val_loss, r.val_bpb, (long long)r.tokens, (long long)r.bytes, r.seconds);
+EvalResult Run::eval(const std::string& label, double budget_seconds) {
+  EvalResult r = at_stage("evaluator", plugin("evaluator"), "evaluate", [&] {
+    return evaluate(*st_.evaluator, plugin("evaluator"), *st_.architecture, stream_, budget_seconds, label, s_.log);
+  });
+  char line[240];
+  std::snprintf(line, sizeof line, "%s val_loss %.8f val_bpb %.8f (%lld tokens, %lld bytes, %lld chunks%s, %.1fs)", label.c_str(),
+                r.val_loss, r.val_bpb, (long long)r.tokens, (long long)r.bytes, (long long)r.chunks,
+                r.adapted ? ", adapted after scoring" : "", r.seconds);
   s_.log.info(line);
   return r;
+}
+
+// Runs the calibration the quantizer asks for, on training text only, and checks that training plus
+// calibration kept to [run] train_seconds (the reserve came off the training budget up front).
+Calibration Run::calibrate_for_quantizer(double train_seconds) {
+  const CalibrationRequest req = st_.quantizer->calibration();
+  if (req.batches <= 0) return {};
+  const TrainOptions& topt = prepared_.train;
+  CalibrationText text{train_files_, st_.tokenizer->vocab_size(), topt.seq_len,
+                       topt.micro_batch_tokens > 0 ? topt.micro_batch_tokens : topt.batch_tokens / s_.run.world_size_,
+                       s_.run.seed_, s_.run.rank_, s_.run.world_size_};
+  const auto t0 = std::chrono::steady_clock::now();
+  Calibration c = at_stage("architecture", plugin("architecture"), "calibration", [&] {
+    return calibrate(*st_.architecture, plugin("architecture"), req, text, s_.run.device_);
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  summary_.add("calibration_seconds", seconds);
+  s_.log.info("calibration: " + std::to_string(req.batches) + " batches of " +
+              (req.source == CalibrationSource::kGenerated ? "generated" : "training") + " text, " +
+              std::to_string(c.size()) + " matrices, " + std::to_string(seconds) + " s (reserved " +
+              std::to_string(req.reserve_seconds) + " s)");
+  const double budget = p_.run->get_float("train_seconds");
+  if (o_.reuse_training.empty() && budget > 0 && train_seconds + seconds > budget)
+    over_budget_ = "training (" + std::to_string(train_seconds) + " s) plus calibration (" + std::to_string(seconds) +
+                   " s) ran past [run] train_seconds = " + std::to_string(budget) + ": raise [quantizer] reserve_seconds";
+  return c;
 }
 
 void Run::save_trained_weights() {
@@ -149,7 +176,7 @@ int Run::go(Registry& registry) {
     summary_.add("stopped_in", e.phase());
     summary_.add("signal", signal_name(e.signal()));
     exit_code = e.exit_code();
-  } catch (const LimitExceeded& e) {
+  } catch (const OverLimit& e) {
     status_ = "over_limit";
     error_ = e.what();
   } catch (const std::exception& e) {
@@ -189,15 +216,16 @@ void Run::body() {
   tables_ = tokenizer.byte_tables();
   if (int64_t(tables_.base_bytes.size()) != tokenizer.vocab_size())
     throw std::runtime_error("tokenizer " + plugin("tokenizer") + " returned byte tables of the wrong size");
-  val_bytes_ = count_bytes(val_, tables_);
-  s_.log.info("validation: " + std::to_string(val_.numel() - 1) + " targets, " + std::to_string(val_bytes_) + " bytes");
-  double unigram = unigram_bpb(train_files_, val_, tokenizer.vocab_size(), val_bytes_);
+  stream_ = EvalStream{val_, &tables_, tokenizer.bos_id(), prepared_.train.seq_len, count_bytes(val_, tables_)};
+  s_.log.info("validation: " + std::to_string(val_.numel() - 1) + " targets, " + std::to_string(stream_.bytes) + " bytes");
+  double unigram = unigram_bpb(train_files_, val_, tokenizer.vocab_size(), stream_.bytes);
   summary_.add("unigram_bpb", unigram);
   s_.log.info("unigram baseline val_bpb " + std::to_string(unigram));
 
   st_.optimizer->attach(params_);
   if (st_.averaging) st_.averaging->attach(params_);
-  if (st_.qat) st_.qat->attach(params_);
+  if (st_.qat) st_.qat->attach(params_, *st_.quantizer);
+  double train_seconds = 0;
   if (!o_.reuse_training.empty()) {
     enter("loading the reused weights");
     const std::string from = (fs::path(o_.reuse_training) / "model.pt").string();
@@ -216,6 +244,7 @@ void Run::body() {
     });
     summary_.add("steps", tr.steps);
     summary_.add("train_seconds", tr.seconds);
+    train_seconds = tr.seconds;
     if (s_.run.device_.is_cuda()) summary_.add("peak_memory_bytes", peak_memory_bytes(s_.run.device_));
     summary_.add("stop_reason", tr.stop_reason);
     summary_.add("train_loss", tr.last_loss);
@@ -231,13 +260,19 @@ void Run::body() {
     save_trained_weights();
   }
 
+  enter("calibration");
+  const Calibration calibration = calibrate_for_quantizer(train_seconds);
+
   enter("pre-quantization evaluation");
   EvalResult pre = eval("pre-quantization");
   summary_.add("val_loss_prequant", pre.val_loss);
   summary_.add("val_bpb_prequant", pre.val_bpb);
 
   enter("quantization");
-  auto quantized = at_stage("quantizer", plugin("quantizer"), "quantize", [&] { return st_.quantizer->quantize(params_); });
+  auto quantized = at_stage("quantizer", plugin("quantizer"), "quantize", [&] { return st_.quantizer->quantize(params_, calibration); });
+  at_stage("compressor", plugin("compressor"), "compress (per-tensor report)", [&] {
+    return write_quant_report((fs::path(dir_) / "quantization.json").string(), params_, quantized, *st_.compressor);
+  });
   std::vector<ArtifactStage> made_by;
   for (const char* t : {"architecture", "quantizer", "compressor"})
     made_by.push_back({t, plugin(t), p_.stage(t)->plugin->desc.version});
@@ -271,7 +306,7 @@ void Run::body() {
     restored[q.name] = at_stage("quantizer", plugin("quantizer"), "dequantize", [&] { return st_.quantizer->dequantize(q); });
   assign_weights(restored, params_, artifact);
   enter("final evaluation");
-  EvalResult fin = eval("final (artifact roundtrip)");
+  EvalResult fin = eval("final (artifact roundtrip)", p_.run->get_float("eval_seconds"));
   summary_.add("val_loss", fin.val_loss);
   summary_.add("val_bpb", fin.val_bpb);
   summary_.add("val_tokens", fin.tokens);
@@ -280,11 +315,9 @@ void Run::body() {
   enter("the end of the run");
 
   if (bytes_total > limit)
-    throw LimitExceeded("artifact over the byte limit: bytes_total " + std::to_string(bytes_total) + " > " + std::to_string(limit) +
+    throw OverLimit("artifact over the byte limit: bytes_total " + std::to_string(bytes_total) + " > " + std::to_string(limit) +
                         " ([run] artifact_limit_bytes)");
-  double eval_budget = p_.run->get_float("eval_seconds");
-  if (eval_budget > 0 && fin.seconds > eval_budget)
-    throw LimitExceeded("final evaluation took " + std::to_string(fin.seconds) + " s, over [run] eval_seconds = " + std::to_string(eval_budget));
+  if (!over_budget_.empty()) throw OverLimit(over_budget_);
 }
 
 void Run::write_summary() {

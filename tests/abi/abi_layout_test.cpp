@@ -1,17 +1,76 @@
-// tests/abi/abi_layout_test.cpp: pins the C descriptor layout. If this fails, the ABI changed: move
-// GOLF_ABI_MAJOR (or MINOR for an appended field), update these numbers, and say so in docs/abi.md.
+// tests/abi/abi_layout_test.cpp: pins the C descriptor layout and the stage interfaces' vtable slots.
+// If this fails, the ABI changed: move GOLF_ABI_MAJOR (or MINOR for an appended field or a virtual
+// method appended at the end), update these numbers, and say so in docs/abi.md.
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
-#include "golf/abi.h"
+#include "golf/golf.h"
 
 namespace {
 
-static_assert(GOLF_ABI_MAJOR == 1 && GOLF_ABI_MINOR == 0, "update the pinned layout below with the version");
+static_assert(GOLF_ABI_MAJOR == 2 && GOLF_ABI_MINOR == 0, "update the pinned layout below with the version");
+
+// The vtable slot of a virtual method. golf's two compilers (gcc, clang) follow the Itanium C++ ABI,
+// where a pointer to a virtual member function holds 1 + the slot's byte offset in the vtable.
+template <class F>
+int64_t slot(F method) {
+  static_assert(sizeof(F) == 2 * sizeof(uintptr_t), "an Itanium pointer to member function");
+  uintptr_t words[2];
+  std::memcpy(words, &method, sizeof words);
+  EXPECT_EQ(words[0] % sizeof(void*), 1u) << "not a virtual method";
+  return int64_t((words[0] - 1) / sizeof(void*));
+}
+
+// Slots 0 and 1 are Stage's virtual destructor (complete and deleting), then save_state, load_state.
+TEST(AbiLayoutTest, StageVtables) {
+  EXPECT_EQ(slot(&golf::Stage::save_state), 2);
+  EXPECT_EQ(slot(&golf::Stage::load_state), 3);
+  EXPECT_EQ(slot(&golf::Architecture::build), 4);
+  EXPECT_EQ(slot(&golf::Architecture::vocab_size), 5);
+  EXPECT_EQ(slot(&golf::Architecture::parameters), 6);
+  EXPECT_EQ(slot(&golf::Architecture::forward), 7);
+  EXPECT_EQ(slot(&golf::Architecture::logits), 8);
+  EXPECT_EQ(slot(&golf::Architecture::set_training), 9);
+  EXPECT_EQ(slot(&golf::Architecture::set_linear_hook), 10);
+  EXPECT_EQ(slot(&golf::LinearHook::on_linear), 2);
+  EXPECT_EQ(slot(&golf::Evaluator::begin), 4);
+  EXPECT_EQ(slot(&golf::Evaluator::score), 5);
+  EXPECT_EQ(slot(&golf::Evaluator::adapt), 6);
+  EXPECT_EQ(slot(&golf::Evaluator::end), 7);
+  EXPECT_EQ(slot(&golf::Quantizer::format), 4);
+  EXPECT_EQ(slot(&golf::Quantizer::calibration), 5);
+  EXPECT_EQ(slot(&golf::Quantizer::quantize), 6);
+  EXPECT_EQ(slot(&golf::Quantizer::dequantize), 7);
+  EXPECT_EQ(slot(&golf::Quantizer::fake_quantize), 8);
+  EXPECT_EQ(slot(&golf::Qat::attach), 4);
+  EXPECT_EQ(slot(&golf::Qat::before_forward), 5);
+  EXPECT_EQ(slot(&golf::Qat::after_backward), 6);
+  EXPECT_EQ(slot(&golf::Optimizer::attach), 4);
+  EXPECT_EQ(slot(&golf::Optimizer::step), 5);
+  EXPECT_EQ(slot(&golf::Averaging::attach), 4);
+  EXPECT_EQ(slot(&golf::Averaging::update), 5);
+  EXPECT_EQ(slot(&golf::Averaging::apply), 6);
+  EXPECT_EQ(slot(&golf::Tokenizer::prepare), 4);
+  EXPECT_EQ(slot(&golf::Tokenizer::model_path), 9);
+  EXPECT_EQ(slot(&golf::Compressor::compress), 4);
+  EXPECT_EQ(slot(&golf::Compressor::decompress), 5);
+  EXPECT_EQ(slot(&golf::RunInfo::device), 2);
+  EXPECT_EQ(slot(&golf::RunInfo::seq_len), 11);
+  EXPECT_EQ(slot(&golf::PluginContext::stage), 6);
+}
+
+// The roles' values travel inside plugins' code: never renumber, only append.
+TEST(AbiLayoutTest, ParamRoles) {
+  EXPECT_EQ(int(golf::ParamRole::kMatrix), 0);
+  EXPECT_EQ(int(golf::ParamRole::kScalar), 4);
+  EXPECT_EQ(int(golf::ParamRole::kOther), 6);
+}
 
 TEST(AbiLayoutTest, VersionAndEnums) {
-  EXPECT_EQ(GOLF_ABI_MAJOR, 1);
+  EXPECT_EQ(GOLF_ABI_MAJOR, 2);
   EXPECT_EQ(GOLF_ABI_MINOR, 0);
   EXPECT_STREQ(GOLF_ENTRY_POINT, "golf_describe_library");
   EXPECT_EQ(GOLF_KIND_TOKENIZER, 1);

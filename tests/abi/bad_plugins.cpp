@@ -26,6 +26,8 @@ GOLF_EXPORT const golf_library_desc* golf_describe_library(void) {
                                 GOLF_BUILD_FINGERPRINT, 1, plugins};
 #if defined(BAD_ABI_MAJOR)
   d.abi_major = GOLF_ABI_MAJOR + 1;
+#elif defined(BAD_ABI_OLD)  // a plugin built against SDK 1.x
+  d.abi_major = 1;
 #elif defined(BAD_ABI_MINOR)
   d.abi_minor = GOLF_ABI_MINOR + 1;
 #elif defined(BAD_TORCH)

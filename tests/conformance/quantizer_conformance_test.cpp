@@ -43,7 +43,7 @@ TEST(QuantizerConformance, RoundtripKeepsNamesShapesDtypesAndValues) {
     std::vector<Param> params = model_params();
     std::vector<at::Tensor> before;
     for (const Param& p : params) before.push_back(p.tensor.detach().clone());
-    std::vector<golf::QuantizedTensor> stored = quantizer->quantize(params);
+    std::vector<golf::QuantizedTensor> stored = quantizer->quantize(params, {});
     ASSERT_EQ(stored.size(), params.size());
     for (size_t i = 0; i < params.size(); ++i) {
       SCOPED_TRACE(params[i].name);
@@ -71,7 +71,7 @@ TEST(QuantizerConformance, DamagedEntriesThrow) {
   for (const std::string& name : quantizers()) {
     SCOPED_TRACE(name);
     auto quantizer = golf::testing::make_plugin<golf::Quantizer>(name);
-    for (golf::QuantizedTensor q : quantizer->quantize(model_params())) {
+    for (golf::QuantizedTensor q : quantizer->quantize(model_params(), {})) {
       SCOPED_TRACE(q.name);
       golf::QuantizedTensor no_parts = q;
       no_parts.parts.clear();

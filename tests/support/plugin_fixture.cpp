@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "context.h"
+#include "evaluate.h"
 #include "registry.h"
 
 namespace golf::testing {
@@ -21,31 +22,10 @@ host::Registry& builtin_registry() {
   return *registry;
 }
 
-// Services one test instance borrows, kept alive with its context.
-struct Owned {
-  host::RunLog log;
-  host::MetricsSink metrics;
-  host::RunState run;
-  std::unique_ptr<host::StageContext> context;
-};
-
-class OwningContext final : public PluginContext {
- public:
-  explicit OwningContext(std::unique_ptr<Owned> owned) : owned_(std::move(owned)) {}
-  const Config& config() const override { return owned_->context->config(); }
-  Logger& log() override { return owned_->context->log(); }
-  Metrics& metrics() override { return owned_->context->metrics(); }
-  const RunInfo& run() const override { return owned_->context->run(); }
-  std::string stage() const override { return owned_->context->stage(); }
-
- private:
-  std::unique_ptr<Owned> owned_;
-};
-
 }  // namespace
 
-std::pair<std::shared_ptr<PluginContext>, void*> make_plugin_raw(golf_kind kind, const std::string& name,
-                                                                 const std::string& toml) {
+std::pair<std::shared_ptr<host::Services>, host::StageSpec> plugin_spec(golf_kind kind, const std::string& name,
+                                                                        const std::string& toml) {
   const host::PluginEntry* plugin = builtin_registry().find(name);
   if (!plugin || plugin->desc.kind != static_cast<uint32_t>(kind))
     throw std::runtime_error("no built-in " + std::string(host::kind_name(kind)) + " plugin named '" + name + "'");
@@ -58,17 +38,22 @@ std::pair<std::shared_ptr<PluginContext>, void*> make_plugin_raw(golf_kind kind,
   auto errors = host::check_table(table, schema);
   if (!errors.empty()) throw ConfigError(errors.front());
 
-  auto owned = std::make_unique<Owned>();
-  owned->log.set_quiet(true);
+  auto services = std::make_shared<host::Services>();
+  services->log.set_quiet(true);
   auto dir = std::filesystem::temp_directory_path() / ("golf-test-" + std::to_string(::getpid())) / name;
   std::filesystem::create_directories(dir);
-  owned->run.run_dir_ = dir.string();
-  owned->context = std::make_unique<host::StageContext>(stage, host::TableConfig(schema, std::move(table)),
-                                                        owned->log, owned->metrics, owned->run);
-  host::StageContext& ctx = *owned->context;
-  auto context = std::make_shared<OwningContext>(std::move(owned));
-  void* raw = host::create_stage(*plugin, ctx);
-  return {context, raw};
+  services->run.run_dir_ = dir.string();
+  return {services, host::StageSpec{stage, plugin, host::TableConfig(schema, std::move(table))}};
+}
+
+EvalOutcome run_evaluation(Evaluator& evaluator, Architecture& model, const std::vector<int64_t>& stream,
+                           const ByteTables& tables, int64_t seq_len, int32_t bos) {
+  const at::Tensor tokens = at::tensor(at::ArrayRef<int64_t>(stream), at::kLong);
+  host::RunLog log;
+  log.set_quiet(true);
+  const host::EvalStream s{tokens, &tables, bos, seq_len, host::count_bytes(tokens, tables)};
+  const host::EvalResult r = host::evaluate(evaluator, "under test", model, s, 0, "test evaluation", log);
+  return {r.val_loss * double(r.tokens), r.tokens, r.bytes, r.chunks, r.val_bpb};
 }
 
 std::vector<std::string> builtin_plugins(golf_kind kind) { return builtin_registry().names(kind); }

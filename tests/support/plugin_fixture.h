@@ -11,38 +11,41 @@
 #include <string>
 #include <vector>
 
+#include "context.h"
 #include "golf/golf.h"
 
 namespace golf::testing {
 
-// A stage instance plus the host context it borrows; the stage is destroyed first.
+// A stage instance plus the host services it borrows; the stage is destroyed first.
 template <class Kind>
 class Instance {
  public:
-  Instance(std::shared_ptr<PluginContext> context, std::unique_ptr<Kind> stage)
-      : context_(std::move(context)), stage_(std::move(stage)) {}
+  Instance(std::shared_ptr<host::Services> services, std::unique_ptr<Kind> stage)
+      : services_(std::move(services)), stage_(std::move(stage)) {}
   Kind* operator->() const { return stage_.get(); }
   Kind& operator*() const { return *stage_; }
   Kind* get() const { return stage_.get(); }
-  PluginContext& context() const { return *context_; }
+  PluginContext& context() const { return *services_->contexts.back(); }
 
  private:
-  std::shared_ptr<PluginContext> context_;
+  std::shared_ptr<host::Services> services_;
   std::unique_ptr<Kind> stage_;
 };
 
-// Type-erased maker behind make_plugin. Throws golf::ConfigError on a bad snippet, std::runtime_error
-// when `name` is not a built-in plugin of `kind`.
-std::pair<std::shared_ptr<PluginContext>, void*> make_plugin_raw(golf_kind kind, const std::string& name,
-                                                                 const std::string& toml);
+// The services and checked stage table for built-in plugin `name` of `kind`, configured by `toml`.
+// Throws golf::ConfigError on a bad snippet, std::runtime_error when `name` is not a built-in plugin
+// of `kind`.
+std::pair<std::shared_ptr<host::Services>, host::StageSpec> plugin_spec(golf_kind kind, const std::string& name,
+                                                                        const std::string& toml);
 
 // Loads built-in plugin `name` of Kind's kind, configured by `toml` (the body of its table, e.g.
-// "lr = 0.1"). Run info: device cpu, float32 compute, seed 1337, rank 0 of 1, no time budget, and a
-// fresh run directory under the test's temp dir.
+// "lr = 0.1"), through host::Services::make as a run makes it. Run info: device cpu, float32 compute,
+// seed 1337, rank 0 of 1, seq_len 1024, no time budget, a fresh run directory under the temp dir.
 template <class Kind>
 Instance<Kind> make_plugin(const std::string& name, const std::string& toml = "") {
-  auto [context, raw] = make_plugin_raw(Kind::kKind, name, toml);
-  return Instance<Kind>(std::move(context), std::unique_ptr<Kind>(static_cast<Kind*>(raw)));
+  auto [services, spec] = plugin_spec(Kind::kKind, name, toml);
+  std::unique_ptr<Kind> stage = services->template make<Kind>(spec);
+  return Instance<Kind>(std::move(services), std::move(stage));
 }
 
 // Expects constructing plugin `name` with `toml` to fail with an error naming `key`.
@@ -55,6 +58,18 @@ void expect_rejected(const std::string& name, const std::string& toml, const std
     EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
   }
 }
+
+// What an evaluation through the host's loop (host/evaluate.h) added up.
+struct EvalOutcome {
+  double loss_sum = 0;  // nats over every target
+  int64_t targets = 0, bytes = 0, chunks = 0;
+  double val_bpb = 0;
+};
+
+// Evaluates `model` on `stream` with `evaluator` exactly as a run does (host::evaluate: score first,
+// then adapt; parameters restored afterwards). `bos` is the BOS id for document segmentation.
+EvalOutcome run_evaluation(Evaluator& evaluator, Architecture& model, const std::vector<int64_t>& stream,
+                           const ByteTables& tables, int64_t seq_len, int32_t bos = 1);
 
 // Names of every built-in plugin of `kind`, for conformance tests that every plugin of a kind passes.
 std::vector<std::string> builtin_plugins(golf_kind kind);

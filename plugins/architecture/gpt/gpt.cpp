@@ -24,6 +24,8 @@ const golf_config_key kConfig[] = {
     {"rope_base", GOLF_TYPE_FLOAT, "10000.0", "RoPE frequency base"},
     {"logit_softcap", GOLF_TYPE_FLOAT, "30.0", "logits = c * tanh(logits / c)"},
     {"qk_gain_init", GOLF_TYPE_FLOAT, "1.5", "initial per-head query gain (attention temperature)"},
+    {"rope_ntk", GOLF_TYPE_BOOL, "true",
+     "a forward longer than [train] seq_len scales the RoPE base by (T / seq_len)^(d / (d - 2)), d = head_dim (NTK)"},
 };
 
 double positive_float(const Config& config, const std::string& key) {
@@ -48,6 +50,7 @@ GptShape read_shape(const Config& config) {
   s.logit_softcap = positive_float(config, "logit_softcap");
   s.qk_gain_init = config.get_float("qk_gain_init");
   if (!std::isfinite(s.qk_gain_init)) config.fail("qk_gain_init", "must be finite");
+  s.rope_ntk = config.get_bool("rope_ntk");
 
   if (s.model_dim % s.num_heads != 0) {
     config.fail("num_heads", "must divide model_dim (" + std::to_string(s.model_dim) + "), got " +
@@ -76,7 +79,10 @@ class Gpt final : public Architecture {
 
   void build() override {
     const RunInfo& run = ctx_.run();
-    model_ = std::make_unique<GptModel>(shape_, run.device(), run.compute_dtype(), run.seed());
+    GptShape shape = shape_;
+    shape.train_seq_len = run.seq_len();
+    model_ = std::make_unique<GptModel>(shape, run.device(), run.compute_dtype(), run.seed());
+    model_->set_hook(hook_);
     std::ostringstream msg;
     msg << "gpt: " << count(model_->parameters()) << " parameters (" << shape_.num_layers << " layers, dim "
         << shape_.model_dim << ", heads " << shape_.num_heads << "/" << shape_.num_kv_heads << ", vocab "
@@ -90,6 +96,14 @@ class Gpt final : public Architecture {
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& y) override { return built().forward(x, y); }
 
+  at::Tensor logits(const at::Tensor& x) override { return built().logits(x); }
+
+  bool set_linear_hook(LinearHook* hook) override {
+    hook_ = hook;
+    if (model_) model_->set_hook(hook);
+    return true;
+  }
+
  private:
   GptModel& built() const {
     TORCH_CHECK(model_ != nullptr, "gpt: build() must be called before parameters() or forward()");
@@ -99,10 +113,11 @@ class Gpt final : public Architecture {
   PluginContext& ctx_;
   const GptShape shape_;
   std::unique_ptr<GptModel> model_;
+  LinearHook* hook_ = nullptr;
 };
 
 }  // namespace
 }  // namespace golf::gpt
 
 GOLF_PLUGINS(golf::plugin<golf::gpt::Gpt>(
-    "gpt", "1.0.0", "Parameter Golf baseline GPT: U-Net skips, GQA, RoPE, QK-norm, relu^2 MLP", golf::gpt::kConfig))
+    "gpt", "2.0.0", "Parameter Golf baseline GPT: U-Net skips, GQA, RoPE, QK-norm, relu^2 MLP", golf::gpt::kConfig))

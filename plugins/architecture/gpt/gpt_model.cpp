@@ -26,11 +26,6 @@ at::Tensor zero_linear_weight(int64_t out_features, int64_t in_features, at::Gen
   return linear_weight(out_features, in_features, gen, f32).zero_();
 }
 
-// CastedLinear: the fp32 master weight is cast to the activation dtype at the matmul. No bias.
-at::Tensor casted_linear(const at::Tensor& x, const at::Tensor& weight) {
-  return at::linear(x, weight.to(x.scalar_type()));
-}
-
 // Control tensors (scales, gains, mixes) stay fp32 and are cast to the activation dtype at use.
 at::Tensor like(const at::Tensor& control, const at::Tensor& x) { return control.to(x.scalar_type()); }
 
@@ -99,6 +94,20 @@ void GptModel::init(uint64_t seed) {
   }
   blocks_ = std::move(blocks);
   if (lm_head.defined()) lm_head_ = place(lm_head, at::kFloat);
+  // Indices in parameters()' order, for the hook.
+  tok_emb_index_ = shape_.skip_count() > 0 ? 1 : 0;
+  for (size_t i = 0; i < blocks_.size(); ++i) blocks_[i].first_matrix = tok_emb_index_ + 1 + 10 * int64_t(i) + 4;
+  lm_head_index_ = tok_emb_index_ + 1 + 10 * shape_.num_layers;
+}
+
+// CastedLinear: the fp32 master weight is cast to the activation dtype at the matmul. No bias.
+at::Tensor GptModel::linear(const at::Tensor& x, const at::Tensor& weight, int64_t param) const {
+  at::Tensor y = at::linear(x, weight.to(x.scalar_type()));
+  if (hook_) {
+    const at::Tensor extra = hook_->on_linear(param, x);
+    if (extra.defined()) y = y + extra.to(y.scalar_type());
+  }
+  return y;
 }
 
 std::vector<Param> GptModel::parameters() const {
@@ -106,7 +115,7 @@ std::vector<Param> GptModel::parameters() const {
   std::vector<Param> out;
   // An empty [0, D] tensor (num_layers = 1) is left out rather than handed to optimizers and quantizers.
   if (shape_.skip_count() > 0) out.push_back({"skip_weights", skip_weights_, ParamRole::kScalar});
-  out.push_back({"tok_emb.weight", tok_emb_, ParamRole::kEmbedding});
+  out.push_back({"tok_emb.weight", tok_emb_, shape_.tie_embeddings ? ParamRole::kTiedEmbedding : ParamRole::kEmbedding});
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     const std::string p = "blocks." + std::to_string(i) + ".";
@@ -129,9 +138,13 @@ const GptModel::Rope& GptModel::rope(int64_t seq_len) {
   auto it = rope_cache_.find(seq_len);
   if (it != rope_cache_.end()) return it->second;
   const int64_t Dh = shape_.head_dim();
+  // Longer than training: NTK scaling, base' = base · (T / train)^(d / (d - 2)) (reference §5.1).
+  double base = shape_.rope_base;
+  if (shape_.rope_ntk && shape_.train_seq_len > 0 && seq_len > shape_.train_seq_len)
+    base *= std::pow(double(seq_len) / double(shape_.train_seq_len), double(Dh) / double(Dh - 2));
   // inv_freq = 1 / base^(2i/Dh), built in fp32 on the CPU as the reference's buffer is, then moved.
   const at::Tensor inv_freq =
-      at::reciprocal(at::pow(shape_.rope_base, at::arange(0, Dh, 2, at::kFloat) / static_cast<double>(Dh)))
+      at::reciprocal(at::pow(base, at::arange(0, Dh, 2, at::kFloat) / static_cast<double>(Dh)))
           .to(device_);
   const at::Tensor t = at::arange(seq_len, at::TensorOptions().dtype(at::kFloat).device(device_));
   const at::Tensor freqs = at::outer(t, inv_freq).view({1, 1, seq_len, Dh / 2});  // fp32 angles
@@ -142,19 +155,20 @@ const GptModel::Rope& GptModel::rope(int64_t seq_len) {
 at::Tensor GptModel::attention(const Block& b, const at::Tensor& x, const Rope& r) const {
   const int64_t B = x.size(0), T = x.size(1), D = shape_.model_dim;
   const int64_t H = shape_.num_heads, Hkv = shape_.num_kv_heads, Dh = shape_.head_dim();
-  at::Tensor q = casted_linear(x, b.c_q).view({B, T, H, Dh}).transpose(1, 2);  // [B, H, T, Dh]
-  at::Tensor k = casted_linear(x, b.c_k).view({B, T, Hkv, Dh}).transpose(1, 2);  // [B, Hkv, T, Dh]
-  at::Tensor v = casted_linear(x, b.c_v).view({B, T, Hkv, Dh}).transpose(1, 2);
+  const int64_t m = b.first_matrix;
+  at::Tensor q = linear(x, b.c_q, m).view({B, T, H, Dh}).transpose(1, 2);  // [B, H, T, Dh]
+  at::Tensor k = linear(x, b.c_k, m + 1).view({B, T, Hkv, Dh}).transpose(1, 2);  // [B, Hkv, T, Dh]
+  at::Tensor v = linear(x, b.c_v, m + 2).view({B, T, Hkv, Dh}).transpose(1, 2);
   // QK-norm, then RoPE, then the per-head gain (the gain after RoPE sets the attention temperature).
   q = apply_rope(compat::rms_norm(q), r.cos, r.sin);
   k = apply_rope(compat::rms_norm(k), r.cos, r.sin);
   q = q * like(b.q_gain, q).view({1, H, 1, 1});
   const at::Tensor y = compat::causal_gqa_attention(q, k, v);  // [B, H, T, Dh]
-  return casted_linear(y.transpose(1, 2).reshape({B, T, D}), b.attn_proj);
+  return linear(y.transpose(1, 2).reshape({B, T, D}), b.attn_proj, m + 3);
 }
 
 at::Tensor GptModel::mlp(const Block& b, const at::Tensor& x) const {
-  return casted_linear(at::relu(casted_linear(x, b.fc)).square(), b.mlp_proj);  // relu²
+  return linear(at::relu(linear(x, b.fc, b.first_matrix + 4)).square(), b.mlp_proj, b.first_matrix + 5);  // relu²
 }
 
 at::Tensor GptModel::block(const Block& b, const at::Tensor& x_in, const at::Tensor& x0,
@@ -167,15 +181,10 @@ at::Tensor GptModel::block(const Block& b, const at::Tensor& x_in, const at::Ten
   return x;
 }
 
-at::Tensor GptModel::forward(const at::Tensor& ids, const at::Tensor& targets) {
+at::Tensor GptModel::hidden(const at::Tensor& ids) {
   TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == at::kLong, "gpt: inputs must be int64 [B, T], got ",
               ids.scalar_type(), " ", ids.sizes());
-  TORCH_CHECK(targets.sizes() == ids.sizes() && targets.scalar_type() == at::kLong,
-              "gpt: targets must be int64 of the inputs' shape ", ids.sizes(), ", got ",
-              targets.scalar_type(), " ", targets.sizes());
-  const int64_t B = ids.size(0), T = ids.size(1), V = shape_.vocab_size;
-  const Rope& r = rope(T);
-
+  const Rope& r = rope(ids.size(1));
   at::Tensor x = compat::rms_norm(at::embedding(tok_emb_, ids));  // [B, T, D]
   const at::Tensor x0 = x;
 
@@ -193,13 +202,23 @@ at::Tensor GptModel::forward(const at::Tensor& ids, const at::Tensor& targets) {
     }
     x = block(blocks_[encoders + i], x, x0, r);
   }
+  return compat::rms_norm(x);
+}
 
-  x = compat::rms_norm(x);
-  at::Tensor logits = casted_linear(x, shape_.tie_embeddings ? tok_emb_ : lm_head_);  // [B, T, V]
-  logits = shape_.logit_softcap * at::tanh(logits / shape_.logit_softcap);
+at::Tensor GptModel::logits(const at::Tensor& ids) {
+  const at::Tensor x = hidden(ids);
+  at::Tensor logits = shape_.tie_embeddings ? linear(x, tok_emb_, tok_emb_index_) : linear(x, lm_head_, lm_head_index_);
+  return (shape_.logit_softcap * at::tanh(logits / shape_.logit_softcap)).to(at::kFloat);  // [B, T, V]
+}
+
+at::Tensor GptModel::forward(const at::Tensor& ids, const at::Tensor& targets) {
+  TORCH_CHECK(targets.sizes() == ids.sizes() && targets.scalar_type() == at::kLong,
+              "gpt: targets must be int64 of the inputs' shape ", ids.sizes(), ", got ",
+              targets.scalar_type(), " ", targets.sizes());
+  const int64_t B = ids.size(0), T = ids.size(1), V = shape_.vocab_size;
   // Cross entropy on fp32 logits, one value per token: the host does the averaging.
-  const at::Tensor nll = at::cross_entropy_loss(logits.to(at::kFloat).view({B * T, V}),
-                                                targets.reshape({B * T}), /*weight=*/{}, at::Reduction::None);
+  const at::Tensor nll = at::cross_entropy_loss(logits(ids).view({B * T, V}), targets.reshape({B * T}),
+                                                /*weight=*/{}, at::Reduction::None);
   return nll.view({B, T});
 }
 

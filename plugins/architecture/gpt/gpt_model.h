@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "golf/architecture.h"
 #include "golf/stage.h"
 
 namespace golf::gpt {
@@ -29,6 +30,8 @@ struct GptShape {
   double rope_base;          // e.g. 10000
   double logit_softcap;      // e.g. 30
   double qk_gain_init;       // e.g. 1.5
+  bool rope_ntk = true;      // NTK-scale the RoPE base for sequences longer than train_seq_len
+  int64_t train_seq_len = 0; // the host's [train] seq_len; 0: unknown (no NTK scaling)
 
   int64_t head_dim() const { return model_dim / num_heads; }
   int64_t kv_dim() const { return num_kv_heads * head_dim(); }
@@ -52,17 +55,27 @@ class GptModel {
   // Per-token NLL, float32 [B, T], for ids and targets int64 [B, T].
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& targets);
 
+  // Softcapped logits, float32 [B, T, V], for ids int64 [B, T].
+  at::Tensor logits(const at::Tensor& ids);
+
+  // Every matmul with a parameter as its weight reports to `hook` (not owned; may be null).
+  void set_hook(LinearHook* hook) { hook_ = hook; }
+
  private:
   struct Block {
     at::Tensor c_q, c_k, c_v, attn_proj, q_gain;  // attention: [D,D] [Dh*Hkv,D] [Dh*Hkv,D] [D,D] [H]
     at::Tensor fc, mlp_proj;                      // MLP: [F,D] [D,F]
     at::Tensor attn_scale, mlp_scale, resid_mix;  // control: [D] [D] [2,D]
+    int64_t first_matrix = 0;  // parameters() index of c_q; c_k, c_v, proj, fc, mlp proj follow it
   };
   struct Rope {
     at::Tensor cos, sin;  // [1, 1, T, Dh/2] in the compute dtype
   };
 
   void init(uint64_t seed);
+  // x · Wᵀ for the parameter at index `param`, plus the hook's addition when one is installed.
+  at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, int64_t param) const;
+  at::Tensor hidden(const at::Tensor& ids);  // the final norm's output [B, T, D]
   const Rope& rope(int64_t seq_len);
   at::Tensor block(const Block& b, const at::Tensor& x, const at::Tensor& x0, const Rope& rope) const;
   at::Tensor attention(const Block& b, const at::Tensor& x, const Rope& rope) const;
@@ -77,6 +90,8 @@ class GptModel {
   at::Tensor skip_weights_;  // [skip_count, D]
   at::Tensor lm_head_;       // [V, D], untied only
   std::map<int64_t, Rope> rope_cache_;  // keyed by T: tables are built once per sequence length
+  LinearHook* hook_ = nullptr;
+  int64_t tok_emb_index_ = 0, lm_head_index_ = 0;  // parameters() indices
 };
 
 }  // namespace golf::gpt

@@ -168,6 +168,7 @@ class RunOverride final : public golf::RunInfo {
   double remaining_seconds() const override { return base_.remaining_seconds(); }
   double progress() const override { return base_.progress(); }
   std::string run_dir() const override { return base_.run_dir(); }
+  int64_t seq_len() const override { return base_.seq_len(); }
 
  private:
   const golf::RunInfo& base_;
@@ -234,7 +235,7 @@ TEST(GptTest, BaselineHasReferenceParameterCountAndRoleSplit) {
     total += p.tensor.numel();
   }
   EXPECT_EQ(total, 17'059'912);
-  EXPECT_EQ(by_role[ParamRole::kEmbedding], embedding);
+  EXPECT_EQ(by_role[ParamRole::kTiedEmbedding], embedding);
   EXPECT_EQ(by_role[ParamRole::kMatrix], L * matrix_per_block);
   EXPECT_EQ(by_role[ParamRole::kScalar], L * scalar_per_block + skips);
   EXPECT_EQ(by_role[ParamRole::kHead], 0);
@@ -337,7 +338,7 @@ TEST(GptTest, SameSeedGivesSameWeightsOtherSeedDiffers) {
   for (size_t i = 0; i < pa.size(); ++i) {
     EXPECT_TRUE(at::equal(pa[i].tensor, pb[i].tensor)) << pa[i].name;
     EXPECT_TRUE(at::equal(pa[i].tensor, ps[i].tensor)) << pa[i].name;
-    const bool drawn = pa[i].role == ParamRole::kEmbedding ||
+    const bool drawn = pa[i].role == ParamRole::kEmbedding || pa[i].role == ParamRole::kTiedEmbedding ||
                         (pa[i].role == ParamRole::kMatrix && pa[i].tensor.abs().max().item<float>() > 0);
     if (drawn) {
       EXPECT_FALSE(at::equal(pa[i].tensor, po[i].tensor)) << pa[i].name;
@@ -416,7 +417,7 @@ TEST(GptTest, Bf16ComputeKeepsMasterWeightsFp32AndStaysClose) {
   Overridden o = built_with(c.toml(), 1337, at::kBFloat16);
   randomize(*o.gpt, 13);
   for (const Param& p : o.gpt->parameters()) {
-    EXPECT_EQ(p.tensor.scalar_type(), p.role == ParamRole::kEmbedding ? at::kBFloat16 : at::kFloat) << p.name;
+    EXPECT_EQ(p.tensor.scalar_type(), p.role == ParamRole::kTiedEmbedding ? at::kBFloat16 : at::kFloat) << p.name;
   }
   const at::Tensor x = random_ids(2, 12, c.V, 21), y = random_ids(2, 12, c.V, 22);
   at::NoGradGuard no_grad;
@@ -438,7 +439,7 @@ TEST(GptTest, Bf16LossAndGradientsMatchFloat32WithinTolerance) {
     at::NoGradGuard no_grad;
     auto pf = f32.gpt->parameters(), pb = b16.gpt->parameters();
     for (size_t i = 0; i < pf.size(); ++i) {
-      if (pf[i].role == ParamRole::kEmbedding) pf[i].tensor.normal_(0.0, 0.005);  // the tied init std
+      if (pf[i].role == ParamRole::kTiedEmbedding) pf[i].tensor.normal_(0.0, 0.005);  // the tied init std
       pb[i].tensor.copy_(pf[i].tensor);
       pf[i].tensor.copy_(pb[i].tensor);  // both start from the bf16-representable embedding
     }

@@ -24,6 +24,7 @@ class UniformModel : public golf::Architecture {
   explicit UniformModel(int64_t vocab) : vocab_(vocab) {}
   void build() override {}
   int64_t vocab_size() const override { return vocab_; }
+  at::Tensor logits(const at::Tensor& x) override { return at::zeros({x.size(0), x.size(1), vocab_}); }
   std::vector<golf::Param> parameters() override { return {}; }
   void set_training(bool training) override {
     mode_calls.push_back(training);
@@ -106,10 +107,6 @@ std::vector<int64_t> random_stream(int64_t n, int64_t vocab, uint32_t seed) {
   return s;
 }
 
-at::Tensor as_tensor(const std::vector<int64_t>& s) {
-  return at::tensor(at::ArrayRef<int64_t>(s), at::kLong);
-}
-
 // The reference byte rule, position by position: target s[t], previous token s[t-1].
 int64_t expected_bytes(const std::vector<int64_t>& s, const golf::ByteTables& t) {
   int64_t bytes = 0;
@@ -120,10 +117,11 @@ int64_t expected_bytes(const std::vector<int64_t>& s, const golf::ByteTables& t)
   return bytes;
 }
 
-golf::EvalSums run_bpb(golf::Architecture& model, const std::vector<int64_t>& stream, const golf::ByteTables& t,
-                       int64_t seq_len, int64_t batch_tokens) {
+// Through the host's evaluation loop, as a run evaluates.
+golf::testing::EvalOutcome run_bpb(golf::Architecture& model, const std::vector<int64_t>& stream, const golf::ByteTables& t,
+                                   int64_t seq_len, int64_t batch_tokens) {
   auto eval = make_plugin<golf::Evaluator>("bpb", "batch_tokens = " + std::to_string(batch_tokens));
-  return eval->evaluate(model, golf::EvalInput{as_tensor(stream), &t, seq_len});
+  return golf::testing::run_evaluation(*eval, model, stream, t, seq_len);
 }
 
 TEST(BpbTest, ScoresEveryTargetOnceWithItsOwnInput) {
@@ -136,7 +134,7 @@ TEST(BpbTest, ScoresEveryTargetOnceWithItsOwnInput) {
     t.has_leading_space.assign(n, 0);
     t.is_boundary.assign(n, 0);
     UniformModel model(n);
-    const golf::EvalSums sums = run_bpb(model, stream, t, /*seq_len=*/16, /*batch_tokens=*/32);
+    const golf::testing::EvalOutcome sums = run_bpb(model, stream, t, /*seq_len=*/16, /*batch_tokens=*/32);
 
     EXPECT_EQ(sums.targets, n - 1);
     EXPECT_EQ(sums.bytes, 2 * (n - 1));
@@ -156,7 +154,7 @@ TEST(BpbTest, UniformLossIsTargetsTimesLogV) {
   const std::vector<int64_t> stream = random_stream(1001, kHandVocab, 7);
   const golf::ByteTables t = hand_tables();
   UniformModel model(kHandVocab);
-  const golf::EvalSums sums = run_bpb(model, stream, t, /*seq_len=*/64, /*batch_tokens=*/256);
+  const golf::testing::EvalOutcome sums = run_bpb(model, stream, t, /*seq_len=*/64, /*batch_tokens=*/256);
   EXPECT_EQ(sums.targets, 1000);
   EXPECT_NEAR(sums.loss_sum, 1000 * std::log(8.0), 1e-3);
   EXPECT_EQ(sums.bytes, expected_bytes(stream, t));
@@ -168,7 +166,7 @@ TEST(BpbTest, BytesFollowTheLeadingSpaceRule) {
   const std::vector<int64_t> stream = {1, 3, 3, 1, 4, 7, 5, 6, 4};
   const golf::ByteTables t = hand_tables();
   UniformModel model(kHandVocab);
-  const golf::EvalSums sums = run_bpb(model, stream, t, /*seq_len=*/3, /*batch_tokens=*/3);
+  const golf::testing::EvalOutcome sums = run_bpb(model, stream, t, /*seq_len=*/3, /*batch_tokens=*/3);
   EXPECT_EQ(sums.targets, 8);
   EXPECT_EQ(sums.bytes, 1 + 2 + 0 + 0 + 6 + 1 + 3 + 1);
   EXPECT_EQ(sums.bytes, expected_bytes(stream, t));  // the loop used by the tests below agrees
@@ -188,7 +186,7 @@ TEST(BpbTest, BigramLossMatchesPerPositionSumForAnyBatchSize) {
 
   for (int64_t batch_tokens : {1, 64, 200, 1024, 1 << 20}) {
     BigramModel model(kHandVocab, stream);
-    const golf::EvalSums sums = run_bpb(model, stream, t, /*seq_len=*/64, batch_tokens);
+    const golf::testing::EvalOutcome sums = run_bpb(model, stream, t, /*seq_len=*/64, batch_tokens);
     EXPECT_EQ(sums.targets, 3000) << batch_tokens;
     EXPECT_EQ(sums.bytes, expected_bytes(stream, t)) << batch_tokens;
     EXPECT_NEAR(sums.loss_sum, expected_loss, 1e-9 * expected_loss) << batch_tokens;
@@ -203,15 +201,16 @@ TEST(BpbTest, EvaluatesWithoutGradInEvalModeAndRestoresTraining) {
   run_bpb(model, stream, t, /*seq_len=*/32, /*batch_tokens=*/64);
   EXPECT_FALSE(model.trained_during_forward);
   EXPECT_FALSE(model.grad_during_forward);
-  EXPECT_EQ(model.mode_calls, (std::vector<bool>{false, true}));
+  // Evaluation mode for every chunk (5 of 64 targets), training mode again afterwards.
+  EXPECT_EQ(model.mode_calls, (std::vector<bool>{false, false, false, false, false, true}));
   EXPECT_TRUE(at::GradMode::is_enabled());
 }
 
 TEST(BpbTest, RejectsIdsOutsideTheTablesAndBadConfig) {
   const golf::ByteTables t = hand_tables();
   UniformModel model(16);
-  EXPECT_THROW(run_bpb(model, {1, 2, 9, 3}, t, 2, 64), std::invalid_argument);
-  EXPECT_THROW(run_bpb(model, {1}, t, 2, 64), std::invalid_argument);
+  EXPECT_THROW(run_bpb(model, {1, 2, 9, 3}, t, 2, 64), std::runtime_error);  // the host counts bytes
+  EXPECT_THROW(run_bpb(model, {1}, t, 2, 64), std::runtime_error);
   // Refused as a config error; the host may pass it on as another std::runtime_error naming the key.
   try {
     make_plugin<golf::Evaluator>("bpb", "batch_tokens = 0");

@@ -83,18 +83,23 @@ class Muon final : public golf::Optimizer {
   explicit Muon(golf::PluginContext& ctx) : opt_(read_options(ctx.config())) {}
 
   void attach(const std::vector<Param>& params) override {
-    std::vector<Param> embeddings, heads, scalars;
+    std::vector<Param> tied, embeddings, heads, scalars;
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (const Param& p : params) {
       switch (p.role) {
         case ParamRole::kMatrix: add_matrix(p); break;
+        case ParamRole::kTiedEmbedding: tied.push_back(p); break;
         case ParamRole::kEmbedding: embeddings.push_back(p); break;
         case ParamRole::kHead: heads.push_back(p); break;
-        case ParamRole::kScalar: scalars.push_back(p); break;
+        // Gates and tensors of other shapes go to Adam with the scalars: Newton-Schulz is for 2-D matrices.
+        case ParamRole::kScalar:
+        case ParamRole::kGate:
+        case ParamRole::kOther: scalars.push_back(p); break;
       }
     }
-    // Tied embeddings double as the head and take the tied rate (reference §4.3).
-    add_adam_group(embeddings, heads.empty() ? opt_.tied_embed_lr : opt_.embed_lr, groups);
+    // The tied embedding doubles as the head and takes the tied rate (reference §4.3).
+    add_adam_group(tied, opt_.tied_embed_lr, groups);
+    add_adam_group(embeddings, opt_.embed_lr, groups);
     add_adam_group(heads, opt_.head_lr, groups);
     add_adam_group(scalars, opt_.scalar_lr, groups);
     if (!groups.empty()) adam_ = std::make_unique<torch::optim::Adam>(std::move(groups), adam_options(opt_.scalar_lr));

@@ -189,7 +189,10 @@ TEST(MuonTest, WeightDecayShrinksBeforeTheUpdate) {
 void expect_adam_groups_match(bool tied) {
   at::manual_seed(5);
   std::vector<Param> params = all_roles();
-  if (tied) params.erase(params.begin() + 3);  // no kHead: tok_emb takes tied_embed_lr
+  if (tied) {  // no kHead: tok_emb is the head too and takes tied_embed_lr
+    params.erase(params.begin() + 3);
+    params[2].role = ParamRole::kTiedEmbedding;
+  }
   std::vector<Param> copies = clone_params(params);
   auto muon = golf::testing::make_plugin<golf::Optimizer>("muon");
   muon->attach(params);
@@ -201,9 +204,12 @@ void expect_adam_groups_match(bool tied) {
     double lr = 0;
     switch (copies[i].role) {
       case ParamRole::kMatrix: continue;
-      case ParamRole::kEmbedding: lr = tied ? 0.05 : 0.6; break;
+      case ParamRole::kTiedEmbedding: lr = 0.05; break;
+      case ParamRole::kEmbedding: lr = 0.6; break;
       case ParamRole::kHead: lr = 0.008; break;
-      case ParamRole::kScalar: lr = 0.04; break;
+      case ParamRole::kScalar:
+      case ParamRole::kGate:
+      case ParamRole::kOther: lr = 0.04; break;
     }
     groups.emplace_back(std::vector<at::Tensor>{copies[i].tensor},
                         std::make_unique<torch::optim::AdamOptions>(options(lr)));

@@ -133,12 +133,28 @@ class Int8Quantizer final : public golf::Quantizer {
 
   std::string format() const override { return "int8_clean_per_row_v1"; }
 
-  std::vector<QuantizedTensor> quantize(const std::vector<golf::Param>& params) override {
+  std::vector<QuantizedTensor> quantize(const std::vector<golf::Param>& params, const golf::Calibration&) override {
     at::NoGradGuard no_grad;
     std::vector<QuantizedTensor> out;
     out.reserve(params.size());
-    for (const golf::Param& p : params) out.push_back(quantize_one(p));
+    for (const golf::Param& p : params) {
+      out.push_back(quantize_one(p));
+      QuantizedTensor& q = out.back();
+      q.report.bits = q.scheme == "passthrough" ? int(q.parts[0].second.element_size() * 8) : 8;
+      q.report.scales = q.scheme == "passthrough" ? "none" : "clip quantile " + std::to_string(clip_quantile_);
+      if (p.tensor.is_floating_point()) {
+        const at::Tensor w = p.tensor.detach().to(at::kCPU, at::kDouble);
+        const double norm = w.norm().item<double>();
+        q.report.rel_error = norm > 0 ? (dequantize(q).to(at::kDouble) - w).norm().item<double>() / norm : 0.0;
+      }
+    }
     return out;
+  }
+
+  at::Tensor fake_quantize(const golf::Param& param, const at::Tensor& weight) override {
+    at::NoGradGuard no_grad;
+    const golf::Param p{param.name, weight.detach(), param.role};
+    return dequantize(quantize_one(p)).to(weight.device(), weight.scalar_type());
   }
 
   at::Tensor dequantize(const QuantizedTensor& q) override {
@@ -155,7 +171,7 @@ class Int8Quantizer final : public golf::Quantizer {
  private:
   QuantizedTensor quantize_one(const golf::Param& p) const {
     const at::Tensor& w = p.tensor;
-    QuantizedTensor q{p.name, "", w.sizes().vec(), w.scalar_type(), {}};
+    QuantizedTensor q{p.name, "", w.sizes().vec(), w.scalar_type(), {}, {}};
     if (!w.is_floating_point() || w.numel() <= passthrough_max_numel_) {
       pass_through(w, p.role == golf::ParamRole::kScalar, q);
     } else if (w.dim() == 2) {
@@ -177,5 +193,5 @@ const golf_config_key kInt8Config[] = {
 
 }  // namespace
 
-GOLF_PLUGINS(golf::plugin<Int8Quantizer>("int8", "1.0.0", "per-row int8 with fp16 scales (the baseline's format)",
+GOLF_PLUGINS(golf::plugin<Int8Quantizer>("int8", "2.0.0", "per-row int8 with fp16 scales (the baseline's format)",
                                          kInt8Config))

@@ -22,14 +22,14 @@ Param param(const std::string& name, const at::Tensor& t, ParamRole role) { retu
 
 QuantizedTensor quantize_one(const Param& p, const std::string& toml = "") {
   auto int8 = golf::testing::make_plugin<golf::Quantizer>("int8", toml);
-  std::vector<QuantizedTensor> q = int8->quantize({p});
+  std::vector<QuantizedTensor> q = int8->quantize({p}, {});
   EXPECT_EQ(q.size(), 1u);
   return q.at(0);
 }
 
 at::Tensor roundtrip(const Param& p) {
   auto int8 = golf::testing::make_plugin<golf::Quantizer>("int8");
-  return int8->dequantize(int8->quantize({p}).at(0));
+  return int8->dequantize(int8->quantize({p}, {}).at(0));
 }
 
 const at::Tensor& part(const QuantizedTensor& q, const std::string& name) {
@@ -205,7 +205,8 @@ TEST(Int8Test, CorruptedPartsThrow) {
   auto int8 = golf::testing::make_plugin<golf::Quantizer>("int8");
   std::vector<QuantizedTensor> good = int8->quantize({param("w", at::randn({300, 300}), ParamRole::kMatrix),
                                                       param("g", at::randn({16}), ParamRole::kScalar),
-                                                      param("w3", at::randn({3, 200, 200}), ParamRole::kMatrix)});
+                                                      param("w3", at::randn({3, 200, 200}), ParamRole::kMatrix)},
+                                                     {});
   ASSERT_NO_THROW(int8->dequantize(good[0]));
   std::vector<std::pair<std::string, QuantizedTensor>> bad;
   auto with = [&](size_t i, const std::string& what, auto change) {

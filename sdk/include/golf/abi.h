@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define GOLF_ABI_MAJOR 1
+#define GOLF_ABI_MAJOR 2
 #define GOLF_ABI_MINOR 0
 
 /* Name of the one exported function; its type is golf_describe_fn. */

@@ -87,6 +87,7 @@ class RunInfo {
   virtual double remaining_seconds() const = 0;  // budget minus elapsed; +inf without a budget
   virtual double progress() const = 0;           // 0..1 through training (time or steps, whichever ends it)
   virtual std::string run_dir() const = 0;       // the run directory; a plugin may write files under it
+  virtual int64_t seq_len() const = 0;           // [train] seq_len: the training sequence length
 };
 
 class PluginContext {

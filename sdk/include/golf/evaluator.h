@@ -1,8 +1,19 @@
-// golf/evaluator.h: the evaluator stage: scores the model on the validation stream (and may adapt it).
+// golf/evaluator.h: the evaluator stage: scores chunks of the validation stream the host hands it, and may adapt.
+//
+// The host owns the loop (ABI 2.0). It splits the validation stream into segments (the whole stream,
+// or documents starting at BOS), each segment into chunks of scored targets, and for every batch of
+// chunks calls score(), records the per-token NLL it returns (summing in float64 and counting bytes
+// itself), and only then calls adapt() with the same chunks. An evaluator never sees a token after the
+// last target of the chunk it is scoring, cannot score a target twice, and cannot adapt on a token
+// before it is scored: the rules of score-first test-time training (parameter-golf.md §1.5) hold by
+// construction. The host snapshots the model's parameters and the evaluator's state before an
+// evaluation and restores them after, so adaptation never reaches the weights that are trained,
+// saved or quantized.
 #ifndef GOLF_EVALUATOR_H_
 #define GOLF_EVALUATOR_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "golf/architecture.h"
 #include "golf/stage.h"
@@ -10,19 +21,36 @@
 
 namespace golf {
 
-// What an evaluation adds up. The host checks `targets` and `bytes` against its own count of the
-// stream, so every target is scored exactly once, and computes
-//   val_loss = loss_sum / targets,  val_bpb = val_loss / ln 2 * targets / bytes.
-struct EvalSums {
-  double loss_sum = 0;  // nats, summed in float64 over every scored target (BOS targets included)
-  int64_t targets = 0;  // scored targets
-  int64_t bytes = 0;    // bytes of the scored targets per ByteTables
+// What the host tells the evaluator before an evaluation.
+struct EvalSetup {
+  const ByteTables* tables = nullptr;  // the tokenizer's byte tables; never null
+  int32_t bos_id = -1;                 // the tokenizer's BOS id (document boundaries)
+  int64_t seq_len = 0;                 // the training sequence length
+  int64_t stream_tokens = 0;           // tokens in the validation stream (targets + 1)
 };
 
-struct EvalInput {
-  at::Tensor tokens;         // int64 validation stream on the CPU: usable targets + 1 tokens
-  const ByteTables* tables;  // the tokenizer's tables; never null
-  int64_t seq_len;           // the training sequence length
+// How the evaluator wants the stream cut. Checked by the host: every count >= 1.
+struct EvalPlan {
+  int64_t chunk_tokens = 0;    // scored targets per chunk (the last chunk of a segment may be shorter)
+  int64_t history_tokens = 1;  // tokens before a chunk's first target handed with it (within its segment);
+                               // at least 1, the first target's own input
+  bool documents = false;      // segments are documents: each starts at a BOS token and runs to the
+                               // next BOS inclusive (it predicts it); false: the stream is one segment
+  int64_t lanes = 1;           // documents scored side by side: a batch holds the next chunk of up to
+                               // `lanes` documents (in stream order); 1 without documents
+  bool adapts = false;         // true: the host calls adapt() after each batch is scored
+};
+
+// A run of targets to score, with the tokens before them. Stream positions index the validation
+// stream; the target at position p is predicted from the tokens before p (within the segment).
+struct EvalChunk {
+  at::Tensor tokens;         // int64 CPU, stream positions [first, end): history, then the targets
+  int64_t first = 0;         // position of tokens[0]: max(segment start, begin - history_tokens)
+  int64_t begin = 0, end = 0;  // the targets scored: positions [begin, end); begin > first
+  int64_t segment = 0;       // 0-based segment (document) index
+  int64_t lane = 0;          // with documents: the lane this document holds for its whole length
+  bool segment_start = false;  // the segment's first chunk (reset per-document state)
+  bool segment_end = false;    // the segment's last chunk
 };
 
 class Evaluator : public Stage {
@@ -30,9 +58,29 @@ class Evaluator : public Stage {
   using Interface = Evaluator;
   static constexpr golf_kind kKind = GOLF_KIND_EVALUATOR;
 
-  // Scores every target tokens[1..N-1] exactly once, left to right. An evaluator that adapts the
-  // model (test-time training) may train only on targets it has already scored.
-  virtual EvalSums evaluate(Architecture& model, const EvalInput& input) = 0;
+  // Called once at the start of every evaluation, with the model holding the weights to evaluate.
+  // Returns how to cut the stream. May set up per-evaluation state (an optimizer for TTT).
+  virtual EvalPlan begin(Architecture& model, const EvalSetup& setup) = 0;
+
+  // Returns, for each chunk of `batch`, the NLL in nats of its targets: a float tensor of
+  // end - begin values (any device), in position order. Each target's probability must come from a
+  // full normalised distribution that depends only on the tokens before it.
+  // Called under at::NoGradGuard with model.set_training(false). REQUIRES of the evaluator: the
+  // model's parameters are unchanged on return (the host checks their version counters and stops
+  // an evaluator that updates them here: adapt only in adapt()).
+  // `batch` holds 1 to plan.lanes chunks, at most one per lane.
+  virtual std::vector<at::Tensor> score(Architecture& model, const std::vector<EvalChunk>& batch) = 0;
+
+  // Called only when plan.adapts, after every chunk of `batch` has been scored and recorded: the
+  // evaluator may now train on these tokens (model parameters or state of its own). Called with
+  // gradients enabled and model.set_training(true). Default: nothing.
+  virtual void adapt(Architecture& model, const std::vector<EvalChunk>& batch) {
+    (void)model;
+    (void)batch;
+  }
+
+  // Called once at the end of an evaluation, also when it stopped early. Default: nothing.
+  virtual void end(Architecture& model) { (void)model; }
 };
 
 }  // namespace golf

@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "golf/quantizer.h"
 #include "golf/stage.h"
 
 namespace golf {
@@ -17,7 +18,9 @@ class Qat : public Stage {
   using Interface = Qat;
   static constexpr golf_kind kKind = GOLF_KIND_QAT;
 
-  virtual void attach(const std::vector<Param>& params) = 0;
+  // Called once after the model is built. `quantizer` is the pipeline's quantizer (borrowed for the
+  // run): fake-quantize with quantizer.fake_quantize() to train against the grid the artifact uses.
+  virtual void attach(const std::vector<Param>& params, Quantizer& quantizer) = 0;
   virtual void before_forward(const StepInfo& info) = 0;  // before each micro-step's forward
   virtual void after_backward(const StepInfo& info) = 0;  // after its backward, before the step
 };

@@ -1,7 +1,9 @@
-// golf/quantizer.h: the quantizer stage: trained weights to a compact stored form and back.
+// golf/quantizer.h: the quantizer stage: trained weights to a compact stored form and back, calibrated or not.
 #ifndef GOLF_QUANTIZER_H_
 #define GOLF_QUANTIZER_H_
 
+#include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +11,15 @@
 #include "golf/stage.h"
 
 namespace golf {
+
+// What the quantizer says about one tensor, for the run directory's quantization.json. Not stored in
+// the artifact.
+struct QuantReport {
+  int bits = 0;               // width of the stored values; 16 or 32 for passthrough
+  std::string scales;         // how scales were chosen: "rowmax", "percentile", "sdclip k=12.85", ...
+  double rel_error = std::numeric_limits<double>::quiet_NaN();      // ‖W − Ŵ‖_F / ‖W‖_F
+  double hessian_error = std::numeric_limits<double>::quiet_NaN();  // tr((W − Ŵ) H (W − Ŵ)ᵀ) / tr(W H Wᵀ), when calibrated
+};
 
 // One model tensor in stored form: the pieces the artifact keeps (e.g. int8 values and fp16
 // per-row scales), plus what dequantize() needs to rebuild the original.
@@ -18,7 +29,34 @@ struct QuantizedTensor {
   std::vector<int64_t> shape;       // of the original tensor
   at::ScalarType dtype;             // of the original tensor, restored on load
   std::vector<std::pair<std::string, at::Tensor>> parts;  // contiguous CPU tensors, in stored order
+  QuantReport report;               // for the run directory only
 };
+
+// Where calibration text comes from. Never validation text: the host cannot be asked for it.
+enum class CalibrationSource {
+  kTrain,      // batches from the training shards, read by a fresh loader from the start
+  kGenerated,  // sequences the model samples itself (first token uniform, seeded)
+};
+
+// What a quantizer asks the host to run before quantize(). batches == 0: no calibration.
+struct CalibrationRequest {
+  int64_t batches = 0;
+  int64_t batch_tokens = 0;     // tokens per batch (sequences of the training seq_len); 0: the training micro-batch
+  CalibrationSource source = CalibrationSource::kTrain;
+  double temperature = 0.8;     // kGenerated: sampling temperature
+  double reserve_seconds = 0;   // subtracted from the training budget up front, so training plus
+                                // calibration stays within [run] train_seconds (the rules count both)
+};
+
+// Input statistics of one matrix parameter's matmuls over the calibration batches.
+struct LinearStats {
+  at::Tensor xtx;    // float32 CPU [in, in]: Σ xᵀx over every row of every use, divided by the batch count
+  int64_t rows = 0;  // rows of x summed (tokens × uses)
+};
+
+// By parameter name; holds exactly the parameters the architecture reported through its LinearHook.
+// Empty when the quantizer asked for no calibration.
+using Calibration = std::map<std::string, LinearStats>;
 
 class Quantizer : public Stage {
  public:
@@ -29,12 +67,21 @@ class Quantizer : public Stage {
   // the parts changes: artifacts record it and are refused by a quantizer with another format.
   virtual std::string format() const = 0;
 
-  // One entry per param, same order. Must not modify the params.
-  virtual std::vector<QuantizedTensor> quantize(const std::vector<Param>& params) = 0;
+  // The calibration this quantizer needs, from its own config. Default: none.
+  virtual CalibrationRequest calibration() const { return {}; }
+
+  // One entry per param, same order. Must not modify the params. `calibration` holds what
+  // calibration() asked for (empty otherwise). The tensors may live on any device.
+  virtual std::vector<QuantizedTensor> quantize(const std::vector<Param>& params, const Calibration& calibration) = 0;
 
   // The tensor to load into the param `q.name`: shape q.shape, dtype q.dtype, on the CPU.
   // Throws std::runtime_error on parts that do not fit the scheme (a corrupted artifact).
   virtual at::Tensor dequantize(const QuantizedTensor& q) = 0;
+
+  // Quantize-dequantize of `weight` (the current value of `param`, same shape, any device and dtype)
+  // on the exact grid quantize() would use for that param without calibration, for quantization-aware
+  // training. Returns a tensor like `weight`; not differentiable (QAT uses a straight-through estimator).
+  virtual at::Tensor fake_quantize(const Param& param, const at::Tensor& weight) = 0;
 };
 
 }  // namespace golf

@@ -16,12 +16,17 @@ namespace golf {
 // Named tensors, sorted by name. Used for stage state and model weights.
 using StateDict = std::map<std::string, at::Tensor>;
 
-// How the optimizer and quantizer should treat a parameter (the reference splits on these).
+// What a parameter is to the model, so optimizers and quantizers split parameters without matching
+// names. Every stage that takes parameters accepts every role (an optimizer must not throw on a 3-D
+// tensor of role kOther; it updates it as its plugin documents).
 enum class ParamRole {
-  kMatrix,     // 2-D weights inside blocks, control tensors excluded (Muon in the reference)
-  kEmbedding,  // token embedding (tied: also the output head)
-  kHead,       // untied output head
-  kScalar,     // vectors and control tensors: norms scales, gains, mixes, skip weights
+  kMatrix,         // 2-D weights of the blocks' matmuls (Muon in the reference; GPTQ/int6 in the frontier)
+  kEmbedding,      // an input token embedding that is not also the output head
+  kTiedEmbedding,  // the token embedding that is also the output head (logits = x · Eᵀ)
+  kHead,           // an untied output head
+  kScalar,         // vectors and small control tensors: norm scales, gains, mixes, skip weights
+  kGate,           // small gate matrices (attention gates, SmearGate): int8 in the frontier, Adam-trained
+  kOther,          // anything else, any rank (e.g. banked [L, out, in] weights)
 };
 
 // A model parameter. `tensor` is the live leaf tensor (requires_grad); it is shared, not copied.
@@ -31,6 +36,8 @@ struct Param {
   ParamRole role;
 };
 
+// The base of every stage interface. Thread rule for every stage: the host calls a stage from one
+// thread at a time; a plugin that starts threads of its own joins them before returning.
 class Stage {
  public:
   virtual ~Stage() = default;
@@ -50,13 +57,17 @@ struct StepInfo {
   double progress;  // 0..1 through training
 };
 
-// "matrix", "embedding", "head" or "scalar".
+// The role's name as pipelines and reports spell it: "matrix", "embedding", "tied_embedding", "head",
+// "scalar", "gate" or "other".
 inline const char* role_name(ParamRole role) {
   switch (role) {
     case ParamRole::kMatrix: return "matrix";
     case ParamRole::kEmbedding: return "embedding";
+    case ParamRole::kTiedEmbedding: return "tied_embedding";
     case ParamRole::kHead: return "head";
     case ParamRole::kScalar: return "scalar";
+    case ParamRole::kGate: return "gate";
+    case ParamRole::kOther: return "other";
   }
   return "?";
 }
