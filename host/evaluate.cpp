@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <deque>
+#include <algorithm>
 
 #include "context.h"
 #include "errors.h"
@@ -133,7 +133,8 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
   const std::vector<Param> params = model.parameters();
   const int64_t total_targets = tokens.numel() - 1;
 
-  // Lanes take documents in stream order; a lane that finishes its document takes the next one.
+  // Lanes take documents in stream order, a group of `lanes` documents at a time; the next group
+  // starts when every document of the current one is scored (the reference's TTT batches, §5.29).
   struct Lane {
     int64_t segment = -1, next = 0;  // next target to score
   };
@@ -143,12 +144,13 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
     if (next_segment < segs.size()) l = {int64_t(next_segment), segs[next_segment].begin}, ++next_segment;
     else l.segment = -1;
   };
-  for (Lane& l : lanes) refill(l);
 
   double loss_sum = 0;
   int64_t targets = 0, bytes = 0, chunks = 0, next_report = 1;
   // Sums stay on the model's device and are read once per batch.
   while (true) {
+    if (std::all_of(lanes.begin(), lanes.end(), [](const Lane& l) { return l.segment < 0; }))
+      for (Lane& l : lanes) refill(l);
     std::vector<EvalChunk> batch;
     for (size_t i = 0; i < lanes.size(); ++i) {
       Lane& l = lanes[i];
@@ -214,7 +216,7 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
     for (size_t i = 0; i < batch.size(); ++i) {
       Lane& l = lanes[batch[i].lane];
       l.next = batch[i].end;
-      if (batch[i].segment_end) refill(l);
+      if (batch[i].segment_end) l.segment = -1;
     }
 
     const double spent = seconds();

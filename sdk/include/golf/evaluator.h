@@ -36,8 +36,10 @@ struct EvalPlan {
                                // at least 1, the first target's own input
   bool documents = false;      // segments are documents: each starts at a BOS token and runs to the
                                // next BOS inclusive (it predicts it); false: the stream is one segment
-  int64_t lanes = 1;           // documents scored side by side: a batch holds the next chunk of up to
-                               // `lanes` documents (in stream order); 1 without documents
+  int64_t lanes = 1;           // documents scored side by side: groups of up to `lanes` documents in
+                               // stream order; a batch holds the next chunk of each unfinished document
+                               // of the group, and the next group starts when all are scored. 1
+                               // without documents
   bool adapts = false;         // true: the host calls adapt() after each batch is scored
 };
 
