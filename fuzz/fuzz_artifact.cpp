@@ -48,7 +48,8 @@ golf::Compressor& zstd() {
 
 // Layout (docs/artifact.md): magic[8] | u32 version | u32 header_len | header | u32 header_crc | payload.
 // Sets the header's payload length and payload CRC where the header gets that far, then the header
-// CRC. Returns false when the bytes are too short to hold the fixed fields.
+// CRC; they sit at the same place in versions 1 and 2 (version 2's stream table follows them).
+// Returns false when the bytes are too short to hold the fixed fields.
 bool fix_checksums(std::string& f) {
   const size_t fixed = 16;
   if (f.size() < fixed + 4) return false;
@@ -108,13 +109,18 @@ void write_seeds(const std::filesystem::path& dir) {
   QuantizedTensor bf{"bf", "passthrough", {2, 2}, at::kBFloat16, {{"value", rows(2, 2, at::kBFloat16)}}};
   QuantizedTensor e{"empty", "passthrough", {0, 4}, at::kFloat, {{"value", at::empty({0, 4})}}};
   QuantizedTensor l{"ids", "passthrough", {4}, at::kLong, {{"value", at::arange(4)}}};
-  auto put = [&](const char* name, const std::vector<QuantizedTensor>& t, const std::string& format) {
-    golf::host::write_artifact((dir / name).string(), stages, format, t, zstd());
+  auto put = [&](const char* name, const std::vector<QuantizedTensor>& t, const std::string& format,
+                 golf::host::CompressionOptions options = {}) {
+    golf::host::write_artifact((dir / name).string(), stages, format, t, zstd(), options);
   };
   put("int8_model.golf", {w, g}, "int8_clean_per_row_v1");
   put("every_dtype.golf", {b, s, bf, l}, "passthrough_v1");
   put("empty_tensor.golf", {e}, "passthrough_v1");
   put("no_tensors.golf", {}, "");
+  // Version 2's stream table with several streams, stream indices and a shuffle stride.
+  QuantizedTensor w1 = w;
+  w1.name = "blocks.1.attn.qkv.weight";
+  put("grouped_shuffled.golf", {w, g, w1}, "int8_clean_per_row_v1", {2, golf::host::GroupMode::kOn});
 }
 
 }  // namespace

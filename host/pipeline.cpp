@@ -204,6 +204,10 @@ const Schema& run_schema() {
                               {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
                               {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "final evaluation wallclock budget: past it the evaluation stops and the run ends over_limit; 0 = none"},
                               {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this (>= 1)"},
+                              {"byte_shuffle", GOLF_TYPE_INT, "0",
+                               "byte-shuffle stride applied to the payload before the compressor, 2..16; 0 = off"},
+                              {"compress_groups", GOLF_TYPE_STRING, "\"off\"",
+                               "\"off\" (one stream), \"on\" (one stream per tensor group) or \"auto\" (whichever is smaller)"},
                               {"code_files", GOLF_TYPE_STRING, "\"\"",
                                "comma-separated globs (relative to the pipeline file) of files counted in bytes_code "
                                "besides the stage plugins' own sources"}})};

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "compression.h"
 #include "errors.h"
 #include "evaluate.h"
 #include "provenance.h"
@@ -31,6 +32,14 @@ void check_host_values(const Pipeline& p) {
   get_nonnegative(run, "train_seconds");
   get_nonnegative(run, "eval_seconds");
   get_int_in(run, "artifact_limit_bytes", 1, int64_t(1) << 40);
+  if (const int64_t stride = run.get_int("byte_shuffle"); stride != 0 && (stride < 2 || stride > kMaxShuffleStride))
+    run.fail("byte_shuffle", "must be 0 (off) or a stride in 2.." + std::to_string(kMaxShuffleStride) + ", got " +
+                                 std::to_string(stride));
+  try {
+    parse_group_mode(run.get_string("compress_groups"));
+  } catch (const std::invalid_argument& e) {
+    run.fail("compress_groups", e.what());
+  }
   const TableConfig& data = *p.data;
   get_int_in(data, "max_val_tokens", 0, int64_t(1) << 40);
   get_int_in(data, "val_docs", 0, int64_t(1) << 40);

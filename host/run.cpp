@@ -278,9 +278,13 @@ void Run::body() {
     made_by.push_back({t, plugin(t), p_.stage(t)->plugin->desc.version});
   enter("compression and artifact writing");
   const std::string artifact = (fs::path(dir_) / "model.golf").string();
+  const CompressionOptions compression{uint32_t(p_.run->get_int("byte_shuffle")),
+                                       parse_group_mode(p_.run->get_string("compress_groups"))};  // checked in preflight
   ArtifactInfo info = at_stage("compressor", plugin("compressor"), "compress", [&] {
-    return write_artifact(artifact, made_by, st_.quantizer->format(), quantized, *st_.compressor);
+    return write_artifact(artifact, made_by, st_.quantizer->format(), quantized, *st_.compressor, compression);
   });
+  summary_.raw("compression", compression_json(info, compression));
+  for (const auto& line : compression_lines(info)) s_.log.info(line);
   const CodeBytes& code = prepared_.code;
   int64_t bytes_total = int64_t(info.file_bytes) + code.bytes, limit = p_.run->get_int("artifact_limit_bytes");
   summary_.add("bytes_model", int64_t(info.file_bytes));

@@ -5,7 +5,7 @@ packages=(
   g++ cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-pthread            # LibTorch; OpenBLAS, or Debian's LibTorch uses the slow reference BLAS
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
-  libtomlplusplus-dev nlohmann-json3-dev libzstd-dev libbrotli-dev libsentencepiece-dev libssl-dev
+  libtomlplusplus-dev nlohmann-json3-dev libzstd-dev libbrotli-dev liblzma-dev libsentencepiece-dev libssl-dev
   googletest libgtest-dev valgrind
   clang libclang-rt-dev                        # libFuzzer and the sanitizers (scripts/fuzz.sh, scripts/sanitize.sh)
 )

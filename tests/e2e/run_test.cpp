@@ -60,6 +60,18 @@ TEST(EndToEndTest, TinyPipelineToAScoredArtifactThenSwapTheCompressor) {
             source_bytes({"compressor/brotli/brotli.cpp"}) - source_bytes({"compressor/zstd/zstd.cpp"}))
       << "bytes_code follows the compressor swapped in";
 
+  // xz behind the host's byte shuffle and per-group streams: the same score from other bytes, and
+  // the compressed bytes of every tensor group reported.
+  Result xz = host("run " + pipeline + " --set compressor.plugin=xz --set run.byte_shuffle=2 --set run.compress_groups=auto" +
+                   " --run-dir " + (dir / "xz") + " --reuse-training " + (dir / "run1"));
+  ASSERT_EQ(xz.code, 0) << xz.output;
+  auto sx = summary(dir / "xz");
+  EXPECT_DOUBLE_EQ(sx.get<double>("val_bpb"), bpb);
+  EXPECT_EQ(sx.get<int>("compression.byte_shuffle"), 2);
+  EXPECT_EQ(sx.get<std::string>("compression.compress_groups"), "auto");
+  EXPECT_GT(sx.get_child("compression.groups").size(), 3u);
+  EXPECT_NE(xz.output.find("compression: group blocks.*."), std::string::npos) << xz.output;
+
   // The run directory's pipeline.toml reruns the run as it was, from any folder: same weights.
   Result again = host("run " + (dir / "run1/pipeline.toml") + " --run-dir " + (dir / "rerun"));
   ASSERT_EQ(again.code, 0) << again.output;
@@ -132,7 +144,7 @@ TEST(EndToEndTest, ReuseTrainingWithATokenizerFileAndShards) {
 TEST(EndToEndTest, CommandLineTools) {
   Result plugins = host("plugins");
   EXPECT_EQ(plugins.code, 0);
-  for (const char* name : {"sentencepiece", "gpt", "muon", "adamw", "none", "ema", "int8", "zstd", "brotli", "bpb"})
+  for (const char* name : {"sentencepiece", "gpt", "muon", "adamw", "none", "ema", "int8", "zstd", "brotli", "xz", "bpb"})
     EXPECT_NE(plugins.output.find(std::string("\n") + name + " "), std::string::npos) << name << "\n" << plugins.output;
   Result muon = host("plugin muon");
   EXPECT_EQ(muon.code, 0);
