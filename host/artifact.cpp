@@ -330,15 +330,21 @@ ArtifactInfo write_artifact(const std::string& path, std::vector<ArtifactStage> 
     throw std::runtime_error("artifact: the payload is " + std::to_string(raw_bytes) + " bytes, over the " +
                              std::to_string(kMaxArtifactBytes) + " an artifact may hold");
 
-  // Per group always: stored ("on", or "auto" when smaller), or else compressed only for the report.
-  Layout grouped = compress_payload(entries, true, stride, compressor);
-  const Layout* chosen = &grouped;
-  std::string file = file_bytes(stages, quant_format, entries, raw_bytes, stride, grouped);
-  Layout whole;
+  // Each layout the mode allows is compressed once ("auto": both, keeping the smaller); compressing is
+  // the slow part with brotli 11 or xz 9, so "off" never compresses groups only to report them
+  // (quantization.json has each tensor's compressed size alone).
+  Layout grouped, whole;
+  const Layout* chosen = nullptr;
+  std::string file;
+  if (options.groups != GroupMode::kOff) {
+    grouped = compress_payload(entries, true, stride, compressor);
+    file = file_bytes(stages, quant_format, entries, raw_bytes, stride, grouped);
+    chosen = &grouped;
+  }
   if (options.groups != GroupMode::kOn) {
     whole = compress_payload(entries, false, stride, compressor);
     std::string one = file_bytes(stages, quant_format, entries, raw_bytes, stride, whole);
-    if (options.groups == GroupMode::kOff || one.size() <= file.size()) file = std::move(one), chosen = &whole;
+    if (!chosen || one.size() <= file.size()) file = std::move(one), chosen = &whole;
   }
   write_file_atomically(path, file);
 
@@ -351,7 +357,7 @@ ArtifactInfo write_artifact(const std::string& path, std::vector<ArtifactStage> 
   info.shuffle_stride = stride;
   info.streams = chosen->streams;
   info.grouped = chosen->grouped;
-  info.groups = grouped.streams;
+  if (options.groups != GroupMode::kOff) info.groups = grouped.streams;
   return info;
 }
 
@@ -395,7 +401,6 @@ std::string compression_json(const ArtifactInfo& info, const CompressionOptions&
   o.add("streams", int64_t(info.streams.size()));
   o.add("raw_bytes", int64_t(info.raw_bytes));
   o.add("compressed_bytes", int64_t(info.compressed_bytes));
-  o.add("groups_estimated", !info.grouped);  // each group compressed alone, not as stored
   std::string groups;
   for (const auto& g : info.groups) {
     JsonObject j;
@@ -413,7 +418,7 @@ std::vector<std::string> compression_lines(const ArtifactInfo& info) {
   lines.push_back("compression: payload " + std::to_string(info.raw_bytes) + " -> " + std::to_string(info.compressed_bytes) +
                   " bytes in " + std::to_string(info.streams.size()) + (info.grouped ? " group streams" : " stream") +
                   ", byte shuffle " + (info.shuffle_stride ? "stride " + std::to_string(info.shuffle_stride) : "off") +
-                  (info.grouped ? "" : "; per group below, each compressed alone (an estimate)"));
+                  (info.groups.empty() || info.grouped ? "" : "; per group below, as \"auto\" compressed them"));
   for (const auto& g : info.groups) {
     char pct[32];
     std::snprintf(pct, sizeof pct, "%.2f%%", g.raw_bytes ? 100.0 * double(g.compressed_bytes) / double(g.raw_bytes) : 0.0);

@@ -41,16 +41,14 @@ struct ArtifactInfo {
   uint32_t shuffle_stride = 0;        // 0 = no byte shuffle
   std::vector<GroupBytes> streams;    // as stored: one per tensor group, or one ("") for the whole payload
   bool grouped = false;               // one stream per tensor group
-  // write_artifact only: compressed bytes per tensor group. The streams themselves when grouped;
-  // otherwise each group compressed alone, for this report only: a size estimate, since the one
-  // stream compresses the groups together and shares what they have in common.
+  // write_artifact only, with compress_groups "on" or "auto": compressed bytes per tensor group
+  // (the group streams, whether or not "auto" kept them). Empty with "off".
   std::vector<GroupBytes> groups;
 };
 
 // Serializes `tensors`, compresses the payload as `options` say (byte shuffle, streams per tensor
-// group), writes `path` atomically. Returns the info (file_bytes and groups set). With groups "off"
-// or "auto" the payload is compressed both whole and per group (the report needs both), so those
-// modes take about twice the compressor's time.
+// group), writes `path` atomically. Returns the info (file_bytes and groups set). "auto" compresses
+// the payload both whole and per group, so it takes about twice the compressor's time.
 ArtifactInfo write_artifact(const std::string& path, std::vector<ArtifactStage> stages, const std::string& quant_format,
                             const std::vector<QuantizedTensor>& tensors, Compressor& compressor,
                             const CompressionOptions& options = {});

@@ -297,7 +297,11 @@ TEST_F(ArtifactTest, EveryShuffleAndGroupModeRoundTripsWithEveryCompressor) {
         ASSERT_EQ(r.streams.size(), w.streams.size());
         EXPECT_EQ(w.grouped, mode == GroupMode::kOn || (mode == GroupMode::kAuto && w.streams.size() > 1));
         if (mode == GroupMode::kOn) EXPECT_EQ(r.streams.size(), 5u);  // tok_emb, c_q, norma, fc, normm
-        // The report: every group, whatever was stored.
+        // The report: every group, whatever was stored, unless "off" never compressed them.
+        if (mode == GroupMode::kOff) {
+          EXPECT_TRUE(w.groups.empty());
+          continue;
+        }
         ASSERT_EQ(w.groups.size(), 5u);
         EXPECT_EQ(w.groups[1].group, "blocks.*.attn.c_q.weight");
         uint64_t raw = 0;
@@ -346,17 +350,19 @@ TEST_F(ArtifactTest, WriterRefusesAStrideOutOfRange) {
 }
 
 TEST_F(ArtifactTest, ReportsGroupsAsJsonAndLogLines) {
-  CompressionOptions o{2, GroupMode::kOff};
+  CompressionOptions o{2, GroupMode::kAuto};
   ArtifactInfo w = write_artifact(path, {}, "fmt_v1", layers(2), *zstd, o);
   const std::string json = compression_json(w, o);
   EXPECT_NE(json.find("\"byte_shuffle\": 2"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"compress_groups\": \"off\""), std::string::npos) << json;
-  EXPECT_NE(json.find("\"groups_estimated\": true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"compress_groups\": \"auto\""), std::string::npos) << json;
   EXPECT_NE(json.find("{\"group\": \"blocks.*.mlp.fc.weight\", \"raw_bytes\": "), std::string::npos) << json;
   const auto lines = compression_lines(w);
   ASSERT_EQ(lines.size(), 1 + w.groups.size());
-  EXPECT_NE(lines[0].find("an estimate"), std::string::npos) << lines[0];
   EXPECT_NE(lines[1].find("compression: group tok_emb.weight: "), std::string::npos) << lines[1];
+  // "off" compresses the payload once, as one stream, and reports no groups.
+  ArtifactInfo off = write_artifact(path, {}, "fmt_v1", layers(2), *zstd, {2, GroupMode::kOff});
+  EXPECT_TRUE(off.groups.empty());
+  EXPECT_EQ(compression_lines(off).size(), 1u);
 }
 
 }  // namespace
