@@ -78,7 +78,7 @@ Calibration calibrate(Architecture& model, const std::string& architecture, cons
     if (index < 0 || index >= int64_t(params.size()))
       throw std::runtime_error("architecture " + architecture + " reported a matmul of parameter " + std::to_string(index) +
                                ", outside its " + std::to_string(params.size()) + " parameters");
-    out[params[index].name] = {(sum.xtx / double(request.batches)).cpu(), sum.rows};
+    out[params[index].name] = {(sum.xtx / double(request.batches)).cpu(), sum.rows, request.batches};
   }
   return out;
 }

@@ -360,7 +360,8 @@ double hessian_error(const at::Tensor& w, const at::Tensor& what, const at::Tens
 }
 
 at::Tensor act_rms(const golf::LinearStats& s) {
-  return at::sqrt(s.xtx.diagonal().to(at::kFloat).clamp_min(0) / double(std::max<int64_t>(s.rows, 1)));
+  const double batches = double(std::max<int64_t>(s.batches, 1));  // xtx is a per-batch mean
+  return at::sqrt(s.xtx.diagonal().to(at::kFloat).clamp_min(0) * batches / double(std::max<int64_t>(s.rows, 1)));
 }
 
 GridQuantizer::GridQuantizer(golf::PluginContext& ctx, bool calibrated) {

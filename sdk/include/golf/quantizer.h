@@ -50,8 +50,9 @@ struct CalibrationRequest {
 
 // Input statistics of one matrix parameter's matmuls over the calibration batches.
 struct LinearStats {
-  at::Tensor xtx;    // float32 CPU [in, in]: Σ xᵀx over every row of every use, divided by the batch count
-  int64_t rows = 0;  // rows of x summed (tokens × uses)
+  at::Tensor xtx;       // float32 CPU [in, in]: Σ xᵀx over every row of every use, divided by `batches`
+  int64_t rows = 0;     // rows of x summed over all batches (tokens × uses)
+  int64_t batches = 0;  // calibration batches: the mean square of input c is xtx[c][c] · batches / rows
 };
 
 // By parameter name; holds exactly the parameters the architecture reported through its LinearHook.
