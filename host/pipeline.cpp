@@ -126,6 +126,17 @@ void apply_override(Document& doc, const std::string& text, std::vector<std::str
     errors.push_back("--set " + text + ": '" + table + "' is not a table, or '" + key + "' is not a plain key");
     return;
   }
+  // Another plugin for a stage drops the keys the files set for the old one, as `extends` does:
+  // they belong to the old plugin. Keys set by --set stay.
+  const auto* old_plugin = t->get_as<std::string>("plugin");
+  const auto* new_plugin = one.get_as<std::string>(key);
+  if (key == "plugin" && old_plugin && new_plugin && old_plugin->get() != new_plugin->get()) {
+    auto& origins = doc.origins[table].keys;
+    std::vector<std::string> dropped;
+    for (const auto& [k, v] : *t)
+      if (origins[std::string(k.str())].file.rfind("--set ", 0) != 0) dropped.emplace_back(k.str());
+    for (const auto& k : dropped) t->erase(k), origins.erase(k);
+  }
   t->insert_or_assign(key, std::move(*one.get(key)));
   doc.origins[table].keys[key] = Origin{"--set " + text, 0};
 }

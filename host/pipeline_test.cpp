@@ -67,6 +67,18 @@ TEST_F(PipelineTest, ExtendsMergesKeysAndAnotherPluginReplacesTheTable) {
   EXPECT_EQ(p.data->get_string("corpus"), dir / "corpus");                   // relative to base.toml
 }
 
+TEST_F(PipelineTest, SetOfAnotherPluginDropsTheFilesKeysForTheOldOne) {
+  const std::string file = dir.write("p.toml", kMinimal);
+  // muon's matrix_lr would be an unknown key for adamw; an earlier --set of the same stage stays.
+  Pipeline p = load_pipeline(file, {"optimizer.weight_decay=0.5", "optimizer.plugin=adamw"}, registry);
+  EXPECT_EQ(std::string(p.stage("optimizer")->plugin->desc.name), "adamw");
+  EXPECT_FALSE(p.stage("optimizer")->config.table().contains("matrix_lr"));
+  EXPECT_DOUBLE_EQ(p.stage("optimizer")->config.get_float("weight_decay"), 0.5);
+  // The same plugin named again keeps the file's keys.
+  Pipeline same = load_pipeline(file, {"optimizer.plugin=muon"}, registry);
+  EXPECT_DOUBLE_EQ(same.stage("optimizer")->config.get_float("matrix_lr"), 0.02);
+}
+
 TEST_F(PipelineTest, ErrorsNameFileLineAndKey) {
   std::string bad = std::string(kMinimal) + "[optimizer2]\nx = 1\n";
   bad.replace(bad.find("matrix_lr"), 9, "matrix_lrr");
