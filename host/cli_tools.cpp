@@ -1,6 +1,7 @@
 // host/cli_tools.cpp: validate, plugin listings, and the data tools.
 #include "cli_tools.h"
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +49,34 @@ void print_schema(const Schema& s) {
   for (const auto& k : s.keys)
     std::printf("  %-22s %-7s %-14s %s\n", k.key, type_label(k.type), k.default_value ? k.default_value : "(required)",
                 k.doc ? k.doc : "");
+}
+
+// Text for a markdown table cell, escaped where markdown would read it otherwise: '|' ends a cell,
+// '<' opens an HTML tag, '*' and a '_' not inside a word mark emphasis.
+std::string cell(const std::string& text) {
+  std::string out;
+  auto word = [&](size_t i) { return i < text.size() && std::isalnum(static_cast<unsigned char>(text[i])); };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '|' || c == '<' || c == '>' || c == '*' || c == '\\' || (c == '_' && !(i > 0 && word(i - 1) && word(i + 1))))
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// A backtick code span holding `text` (defaults are TOML literals: "\"run\"", "0.04").
+std::string code(const std::string& text) { return "`" + text + "`"; }
+
+void print_markdown(const Schema& s) {
+  if (s.keys.empty()) {
+    std::printf("(no config keys)\n");
+    return;
+  }
+  std::printf("| key | type | default | doc |\n| --- | --- | --- | --- |\n");
+  for (const auto& k : s.keys)
+    std::printf("| %s | %s | %s | %s |\n", code(k.key).c_str(), type_label(k.type),
+                k.default_value ? code(k.default_value).c_str() : "(required)", cell(k.doc ? k.doc : "").c_str());
 }
 
 }  // namespace
@@ -100,7 +129,7 @@ int plugins_command(const std::vector<std::string>& plugin_dirs) {
   return kExitOk;
 }
 
-int plugin_command(const std::string& name, const std::vector<std::string>& plugin_dirs) {
+int plugin_command(const std::string& name, bool markdown, const std::vector<std::string>& plugin_dirs) {
   Registry registry = scan_plugins(plugin_dirs);
   const PluginEntry* p = registry.find(name);
   if (!p) {
@@ -108,10 +137,33 @@ int plugin_command(const std::string& name, const std::vector<std::string>& plug
     throw InputError("no plugin named '" + name + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
                      " (`golf-host plugins` lists them)");
   }
+  const Schema schema = plugin_schema(kind_name(p->desc.kind), *p);
+  if (markdown) {
+    print_markdown(schema);
+    return kExitOk;
+  }
   std::printf("%s %s (%s)\n  %s\n  library: %s\n  built with: %s\n\nconfig keys ([%s] table):\n", p->desc.name,
               p->desc.version, kind_name(p->desc.kind), p->desc.description, p->library.c_str(),
               describe(host_fingerprint()).c_str(), kind_name(p->desc.kind));
-  print_schema(plugin_schema(kind_name(p->desc.kind), *p));
+  print_schema(schema);
+  return kExitOk;
+}
+
+int host_tables_command(const std::string& table, bool markdown) {
+  const std::vector<const Schema*> all = {&run_schema(), &data_schema(), &train_schema()};
+  std::vector<const Schema*> chosen;
+  for (const Schema* s : all)
+    if (table.empty() || s->table == table) chosen.push_back(s);
+  if (chosen.empty()) throw InputError("golf-host has no table [" + table + "]; its tables are run, data and train");
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    if (markdown) {
+      if (chosen.size() > 1) std::printf("%s`[%s]`\n\n", i ? "\n" : "", chosen[i]->table.c_str());
+      print_markdown(*chosen[i]);
+    } else {
+      std::printf("%s[%s] (golf-host):\n", i ? "\n" : "", chosen[i]->table.c_str());
+      print_schema(*chosen[i]);
+    }
+  }
   return kExitOk;
 }
 

@@ -18,7 +18,13 @@ int validate_command(const std::string& pipeline, const std::vector<std::string>
 
 int plugins_command(const std::vector<std::string>& plugin_dirs);
 
-int plugin_command(const std::string& name, const std::vector<std::string>& plugin_dirs);
+// A plugin's description and config keys. `markdown`: only the keys, as a markdown table (key, type,
+// default, doc), the form docs/*.md embed (scripts/gen-docs.sh).
+int plugin_command(const std::string& name, bool markdown, const std::vector<std::string>& plugin_dirs);
+
+// The host's own tables ([run], [data], [train]) as plugin_command prints a plugin's: `table` is one
+// of them, or "" for all three. Throws InputError naming the tables for another name.
+int host_tables_command(const std::string& table, bool markdown);
 
 struct DataExportOptions {
   std::string input, tokenizer, output;

@@ -110,6 +110,12 @@ std::vector<std::string> check_table(const SourcedTable& sourced, const Schema& 
   return errors;
 }
 
+TableConfig schema_defaults(const Schema& schema) {
+  SourcedTable empty;
+  empty.origin = Origin{"<defaults of [" + schema.table + "]>", 0};
+  return TableConfig(schema, std::move(empty));
+}
+
 TableConfig::TableConfig(Schema schema, SourcedTable table) : schema_(std::move(schema)), table_(std::move(table)) {
   for (const auto& k : schema_.keys) {
     if (!k.default_value) continue;

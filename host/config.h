@@ -50,6 +50,13 @@ std::vector<std::string> check_table(const SourcedTable& table, const Schema& sc
                                      const std::vector<std::string>& ignore = {"plugin"});
 
 // golf::Config over a checked table. REQUIRES: check_table() returned no errors for it.
+class TableConfig;
+
+// `schema`'s table with nothing set: every key reads its schema default. Host code that needs a
+// default outside a pipeline (a RunState before a pipeline is read) takes it from here, so the
+// schema stays the one place a default is written.
+TableConfig schema_defaults(const Schema& schema);
+
 class TableConfig final : public Config {
  public:
   TableConfig(Schema schema, SourcedTable table);

@@ -53,13 +53,14 @@ class RunState final : public RunInfo {
  public:
   at::Device device_ = at::Device(at::kCPU);
   at::ScalarType dtype_ = at::kFloat;
-  uint64_t seed_ = 1337;
+  // Until a pipeline sets them (tests, the data tools): the [run] seed and [train] seq_len defaults.
+  uint64_t seed_ = uint64_t(schema_defaults(run_schema()).get_int("seed"));
   int rank_ = 0, world_size_ = 1;
   double budget_seconds_ = 0;  // 0: no training-time budget
   double elapsed_ = 0;         // training seconds, validation excluded; set by the trainer
   double progress_ = 0;
   std::string run_dir_;
-  int64_t seq_len_ = 1024;     // [train] seq_len
+  int64_t seq_len_ = schema_defaults(train_schema()).get_int("seq_len");  // [train] seq_len
 
   at::Device device() const override { return device_; }
   at::ScalarType compute_dtype() const override { return dtype_; }

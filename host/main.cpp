@@ -33,7 +33,10 @@ const std::vector<Command>& commands() {
       {"validate", "validate PIPELINE [--set stage.key=value]... [--reuse-training RUN_DIR]",
        "every check `run` makes before it starts; prints the model's size and memory", {"set", "reuse-training"}},
       {"plugins", "plugins", "lists every plugin found, and why any is not loadable", {}},
-      {"plugin", "plugin NAME", "a plugin's description and config keys with their defaults", {}},
+      {"plugin", "plugin NAME [--markdown] | plugin --host [run|data|train] [--markdown]",
+       "a plugin's description and config keys with their defaults; --host: golf-host's own [run], [data] "
+       "and [train] keys; --markdown: only the keys, as the markdown table docs/*.md embed",
+       {"markdown", "host"}},
       {"data export",
        "data export --input PATH --tokenizer MODEL --output DIR (--val-docs N | --val-list FILE | --val-only) [--name NAME]",
        "tokenizes a corpus (a folder of .txt files or a .jsonl file) into shards",
@@ -90,7 +93,7 @@ int dispatch(int argc, char** argv) {
   std::vector<std::string> positional, overrides, plugin_dirs;
   std::string run_dir, reuse, val_list, format, pipeline, weights, val;
   DataExportOptions ex;
-  bool help = false;
+  bool help = false, markdown = false, host_tables = false;
   po::options_description opts;
   opts.add_options()
       ("help,h", po::bool_switch(&help), "")
@@ -109,6 +112,8 @@ int dispatch(int argc, char** argv) {
       ("pipeline", po::value(&pipeline), "")
       ("weights", po::value(&weights), "")
       ("val", po::value(&val), "")
+      ("markdown", po::bool_switch(&markdown), "")
+      ("host", po::bool_switch(&host_tables), "")
       ("positional", po::value(&positional)->composing(), "");
   po::positional_options_description pos;
   pos.add("positional", -1);
@@ -141,8 +146,12 @@ int dispatch(int argc, char** argv) {
     return plugins_command(plugin_dirs);
   }
   if (name == "plugin") {
-    if (positional.size() != 1) return usage_error("plugin takes one NAME", c);
-    return plugin_command(positional[0], plugin_dirs);
+    if (host_tables) {
+      if (positional.size() > 1) return usage_error("plugin --host takes at most one table: run, data or train", c);
+      return host_tables_command(positional.empty() ? "" : positional[0], markdown);
+    }
+    if (positional.size() != 1) return usage_error("plugin takes one NAME (or --host for golf-host's own tables)", c);
+    return plugin_command(positional[0], markdown, plugin_dirs);
   }
   if (name == "data export") {
     if (!positional.empty()) return usage_error("data export takes no positional arguments", c);

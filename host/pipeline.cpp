@@ -204,49 +204,69 @@ const std::vector<StageSlot>& stage_slots() {
   return slots;
 }
 
+// Each default is written here and nowhere else: host code that needs one outside a pipeline reads
+// it through schema_defaults() (host/config.h), and the key tables in docs/*.md are generated from
+// these schemas (`golf-host plugin --host TABLE --markdown`, scripts/gen-docs.sh).
 const Schema& run_schema() {
-  static const Schema s{"run", "golf-host",
-                        keys({{"name", GOLF_TYPE_STRING, "\"run\"", "run name; the run directory is runs/<name>-<time>"},
-                              {"seed", GOLF_TYPE_INT, "1337", "seed for initialisation and data order"},
-                              {"device", GOLF_TYPE_STRING, "\"cpu\"", "\"cpu\" or \"cuda\""},
-                              {"dtype", GOLF_TYPE_STRING, "\"auto\"",
-                               "compute dtype: \"auto\" (bfloat16 on cuda, float32 on cpu), \"float32\" or \"bfloat16\""},
-                              {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads, 0 to 4096; 0 = LibTorch's default"},
-                              {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget; 0 = no cap"},
-                              {"eval_seconds", GOLF_TYPE_FLOAT, "600.0", "final evaluation wallclock budget: past it the evaluation stops and the run ends over_limit; 0 = none"},
-                              {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_model + bytes_code must not exceed this (>= 1)"},
-                              {"byte_shuffle", GOLF_TYPE_INT, "0",
-                               "byte-shuffle stride applied to the payload before the compressor, 2..16; 0 = off"},
-                              {"compress_groups", GOLF_TYPE_STRING, "\"off\"",
-                               "\"off\" (one stream), \"on\" (one stream per tensor group) or \"auto\" (whichever is smaller)"},
-                              {"code_files", GOLF_TYPE_STRING, "\"\"",
-                               "comma-separated globs (relative to the pipeline file) of files counted in bytes_code "
-                               "besides the stage plugins' own sources"}})};
+  static const Schema s{
+      "run", "golf-host",
+      keys({{"name", GOLF_TYPE_STRING, "\"run\"",
+             "run name: the run directory is runs/<name>-<YYYYmmdd-HHMMSS> unless --run-dir is given; "
+             "letters, digits, '.', '_', '-'"},
+            {"seed", GOLF_TYPE_INT, "1337", "seed for initialisation and data order; >= 0"},
+            {"device", GOLF_TYPE_STRING, "\"cpu\"", "\"cpu\", \"cuda\" or \"cuda:N\" (needs a CUDA LibTorch build)"},
+            {"dtype", GOLF_TYPE_STRING, "\"auto\"",
+             "compute dtype: \"auto\" (bfloat16 on cuda, float32 on cpu), \"float32\" or \"bfloat16\"; bfloat16 keeps "
+             "float32 master weights (only the embedding is stored in bf16, as in the reference) and runs on a CPU "
+             "too, slowly"},
+            {"threads", GOLF_TYPE_INT, "0", "LibTorch intra-op threads, 0 to 4096; 0 = LibTorch's default"},
+            {"train_seconds", GOLF_TYPE_FLOAT, "600.0", "training wallclock budget, validation excluded; 0 = no cap; never negative"},
+            {"eval_seconds", GOLF_TYPE_FLOAT, "600.0",
+             "final evaluation wallclock budget: past it the evaluation stops and the run ends over_limit; "
+             "0 = no limit; never negative"},
+            {"artifact_limit_bytes", GOLF_TYPE_INT, "16000000", "bytes_total = bytes_model + bytes_code must not exceed this; >= 1"},
+            {"byte_shuffle", GOLF_TYPE_INT, "0",
+             "byte-shuffle stride applied to the artifact payload before the compressor, 2..16; 0 = off (§5.9)"},
+            {"compress_groups", GOLF_TYPE_STRING, "\"off\"",
+             "\"off\" (one stream), \"on\" (one stream per tensor group) or \"auto\" (whichever is smaller)"},
+            {"code_files", GOLF_TYPE_STRING, "\"\"",
+             "comma-separated globs (relative to the pipeline file) of files counted in bytes_code "
+             "besides the stage plugins' own sources"}})};
   return s;
 }
 
 const Schema& data_schema() {
-  static const Schema s{"data", "golf-host",
-                        keys({{"train_shards", GOLF_TYPE_PATH, "\"\"", "glob of training shards, e.g. data/fineweb_train_*.bin"},
-                              {"val_shards", GOLF_TYPE_PATH, "\"\"", "glob of validation shards (fineweb_val_bytes_* sidecars are skipped)"},
-                              {"corpus", GOLF_TYPE_PATH, "\"\"", "a folder of .txt files or a .jsonl file; exported to shards in the run directory"},
-                              {"val_docs", GOLF_TYPE_INT, "0", "with corpus: the first N documents are validation"},
-                              {"max_val_tokens", GOLF_TYPE_INT, "0", "0 = the whole validation stream (the rule); >0 truncates, for smoke tests only"}})};
+  static const Schema s{
+      "data", "golf-host",
+      keys({{"train_shards", GOLF_TYPE_PATH, "\"\"", "glob of training shards, e.g. data/fineweb_train_*.bin"},
+            {"val_shards", GOLF_TYPE_PATH, "\"\"", "glob of validation shards (fineweb_val_bytes_* sidecars are skipped)"},
+            {"corpus", GOLF_TYPE_PATH, "\"\"",
+             "a folder of .txt files (one document each, in name order) or a .jsonl file (its \"text\" field); "
+             "exported to shards in the run directory with the run's tokenizer"},
+            {"val_docs", GOLF_TYPE_INT, "0", "with corpus, and only then: the first N >= 1 documents are the validation set"},
+            {"max_val_tokens", GOLF_TYPE_INT, "0",
+             "0 = the whole validation stream (the rule); > 0 truncates it, for smoke tests only; never negative"}})};
   return s;
 }
 
 const Schema& train_schema() {
-  static const Schema s{"train", "golf-host",
-                        keys({{"iterations", GOLF_TYPE_INT, "20000", "maximum optimizer steps"},
-                              {"batch_tokens", GOLF_TYPE_INT, "524288", "tokens per optimizer step (all ranks)"},
-                              {"micro_batch_tokens", GOLF_TYPE_INT, "0", "tokens per forward/backward; 0 = batch_tokens"},
-                              {"seq_len", GOLF_TYPE_INT, "1024", "training sequence length"},
-                              {"warmdown_iters", GOLF_TYPE_INT, "1200", "length of the linear LR warmdown, in steps"},
-                              {"warmdown", GOLF_TYPE_STRING, "\"auto\"",
-                               "\"time\" (from wallclock, needs train_seconds), \"steps\", or \"auto\" (time when capped)"},
-                              {"warmup_steps", GOLF_TYPE_INT, "0", "priming steps before the clock starts; weights, optimizer and data are restored"},
-                              {"val_every", GOLF_TYPE_INT, "0", "validate every N steps (and at the end); 0 = only at the end"},
-                              {"log_every", GOLF_TYPE_INT, "10", "write metrics every N steps"}})};
+  static const Schema s{
+      "train", "golf-host",
+      keys({{"iterations", GOLF_TYPE_INT, "20000", "maximum optimizer steps"},
+            {"batch_tokens", GOLF_TYPE_INT, "524288",
+             "tokens per optimizer step, all ranks together; a multiple of seq_len times the processes"},
+            {"micro_batch_tokens", GOLF_TYPE_INT, "0",
+             "tokens per forward/backward (gradient accumulation), dividing batch_tokens per rank; 0 = batch_tokens"},
+            {"seq_len", GOLF_TYPE_INT, "1024", "training (and evaluation) sequence length"},
+            {"warmdown_iters", GOLF_TYPE_INT, "1200", "length of the linear LR warmdown, in steps"},
+            {"warmdown", GOLF_TYPE_STRING, "\"auto\"",
+             "\"time\": from the wallclock (the reference's rule; needs train_seconds), \"steps\": the last "
+             "warmdown_iters of iterations, or \"auto\": time when train_seconds > 0"},
+            {"warmup_steps", GOLF_TYPE_INT, "0",
+             "priming steps before the clock starts; weights, optimizer state and data position are restored afterwards"},
+            {"val_every", GOLF_TYPE_INT, "0",
+             "validate every N steps, at step 0 and at the end of training; 0 = only the evaluation after training"},
+            {"log_every", GOLF_TYPE_INT, "10", "write metrics.jsonl every N steps"}})};
   return s;
 }
 

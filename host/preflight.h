@@ -50,7 +50,7 @@ struct ModelSize {
 // What the checks found, handed to the run so it does not redo them.
 struct Prepared {
   Stages stages;
-  TrainOptions train;
+  TrainOptions train{};
   ComputeDevice device;
   std::optional<CorpusSplit> corpus;   // a corpus pipeline's documents, read and split
   ShardFiles shards;                   // a shard pipeline's files (its tokenizer is prepared)

@@ -84,7 +84,7 @@ std::string human(double seconds) {
 }  // namespace
 
 TrainOptions TrainOptions::from(const TableConfig& train, const TableConfig& run, int world_size) {
-  TrainOptions o;
+  TrainOptions o{};
   o.iterations = train.get_int("iterations");
   o.batch_tokens = train.get_int("batch_tokens");
   o.micro_batch_tokens = train.get_int("micro_batch_tokens");

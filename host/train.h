@@ -14,18 +14,20 @@
 
 namespace golf::host {
 
-// [train] and the [run] budget, read once and checked.
+// [train] and the [run] budget, read once and checked. No defaults here: from() reads every field
+// from the tables, whose defaults live in their schemas (host/pipeline.cpp) only. `TrainOptions o{}`
+// is all zeros (tests set what they use).
 struct TrainOptions {
-  int64_t iterations = 20000;
-  int64_t batch_tokens = 524288;  // per optimizer step, all ranks
-  int64_t micro_batch_tokens = 0; // 0 = batch_tokens / world_size
-  int64_t seq_len = 1024;
-  int64_t warmdown_iters = 1200;
-  bool time_warmdown = true;      // false: counted in steps
-  int64_t warmup_steps = 0;
-  int64_t val_every = 0;
-  int64_t log_every = 10;
-  double budget_seconds = 600;    // 0 = no cap
+  int64_t iterations;
+  int64_t batch_tokens;        // per optimizer step, all ranks
+  int64_t micro_batch_tokens;  // 0 = batch_tokens / world_size
+  int64_t seq_len;
+  int64_t warmdown_iters;
+  bool time_warmdown;          // false: counted in steps
+  int64_t warmup_steps;
+  int64_t val_every;
+  int64_t log_every;
+  double budget_seconds;       // [run] train_seconds; 0 = no cap
   static TrainOptions from(const TableConfig& train, const TableConfig& run, int world_size);
 };
 

@@ -7,7 +7,7 @@ namespace golf::host {
 namespace {
 
 TEST(TrainScheduleTest, StepCountedWarmdownWithoutACap) {
-  TrainOptions o;
+  TrainOptions o{};
   o.iterations = 150, o.warmdown_iters = 1200, o.time_warmdown = false;
   // The reference's 150-step run: lr scale = (150 - step) / 1200 throughout (gutenberg_sp1024/SOURCE.md).
   for (int64_t step : {0, 1, 75, 149}) EXPECT_DOUBLE_EQ(lr_scale(o, step, 0.0), (150.0 - step) / 1200.0) << step;
@@ -17,7 +17,7 @@ TEST(TrainScheduleTest, StepCountedWarmdownWithoutACap) {
 }
 
 TEST(TrainScheduleTest, TimeBasedWarmdownFromAverageStepTime) {
-  TrainOptions o;
+  TrainOptions o{};
   o.iterations = 20000, o.warmdown_iters = 100, o.time_warmdown = true, o.budget_seconds = 600;
   // 0.5 s/step so far: warmdown spans 50 s; 550 s elapsed leaves 50 s: the warmdown just starts.
   EXPECT_DOUBLE_EQ(lr_scale(o, 1100, 550.0), 1.0);

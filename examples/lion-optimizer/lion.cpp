@@ -1,6 +1,8 @@
 // lion.cpp: the Lion optimizer (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms") as a golf plugin.
 #include <golf/golf.h>
 
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace {
@@ -16,9 +18,11 @@ class Lion final : public golf::Optimizer {
     weight_decay_ = golf::get_nonnegative(c, "weight_decay");
   }
 
+  // Every role (SDK 2.0: kTiedEmbedding, kGate and kOther of any rank too) gets the same update: Lion
+  // is elementwise, so it needs no split by role.
   void attach(const std::vector<golf::Param>& params) override {
     params_ = params;
-    for (const auto& p : params_) momentum_.push_back(at::zeros_like(p.tensor));
+    for (const auto& p : params_) momentum_.push_back(at::zeros_like(p.tensor, at::MemoryFormat::Contiguous));
   }
 
   // update = sign(b1*m + (1-b1)*g); m = b2*m + (1-b2)*g; p -= lr*(update + wd*p)
@@ -40,8 +44,15 @@ class Lion final : public golf::Optimizer {
     for (size_t i = 0; i < params_.size(); ++i) out["momentum." + params_[i].name] = momentum_[i].clone();
   }
 
+  // A missing or misshapen entry is a std::runtime_error naming it (golf/stage.h).
   void load_state(const golf::StateDict& in) override {
-    for (size_t i = 0; i < params_.size(); ++i) momentum_[i].copy_(in.at("momentum." + params_[i].name));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const std::string key = "momentum." + params_[i].name;
+      auto it = in.find(key);
+      if (it == in.end() || !it->second.defined() || it->second.sizes() != momentum_[i].sizes())
+        throw std::runtime_error("lion state: '" + key + "' is missing or has the wrong shape");
+      momentum_[i].copy_(it->second);
+    }
   }
 
  private:

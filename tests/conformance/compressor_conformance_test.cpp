@@ -13,8 +13,8 @@
 namespace {
 
 std::vector<std::string> compressors() {
-  std::vector<std::string> names = golf::testing::builtin_plugins(GOLF_KIND_COMPRESSOR);
-  EXPECT_FALSE(names.empty()) << "no built-in compressor found";
+  std::vector<std::string> names = golf::testing::conformance_plugins(GOLF_KIND_COMPRESSOR);
+  EXPECT_FALSE(names.empty()) << "no compressor plugin found";
   return names;
 }
 

@@ -15,12 +15,13 @@ using golf::Param;
 using golf::ParamRole;
 
 std::vector<std::string> optimizers() {
-  std::vector<std::string> names = golf::testing::builtin_plugins(GOLF_KIND_OPTIMIZER);
-  EXPECT_FALSE(names.empty()) << "no built-in optimizer found";
+  std::vector<std::string> names = golf::testing::conformance_plugins(GOLF_KIND_OPTIMIZER);
+  EXPECT_FALSE(names.empty()) << "no optimizer plugin found";
   return names;
 }
 
-// One param of every role, zero-initialised, each pulled towards a fixed random target.
+// One param of every role (SDK 2.0: an optimizer accepts every role, kOther of any rank), zero-
+// initialised, each pulled towards a fixed random target.
 struct Problem {
   std::vector<Param> params;
   std::vector<at::Tensor> targets;
@@ -32,6 +33,9 @@ struct Problem {
     add("tok_emb.weight", {64, 16}, ParamRole::kEmbedding);
     add("lm_head.weight", {64, 16}, ParamRole::kHead);
     add("blocks.0.attn_scale", {16}, ParamRole::kScalar);
+    add("shared_emb.weight", {64, 16}, ParamRole::kTiedEmbedding);
+    add("blocks.0.attn_gate.weight", {4, 16}, ParamRole::kGate);
+    add("bank.weight", {2, 16, 8}, ParamRole::kOther);
   }
   void add(const std::string& name, std::vector<int64_t> shape, ParamRole role) {
     params.push_back({name, at::zeros(shape).set_requires_grad(true), role});

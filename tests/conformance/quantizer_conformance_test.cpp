@@ -16,8 +16,8 @@ using golf::Param;
 using golf::ParamRole;
 
 std::vector<std::string> quantizers() {
-  std::vector<std::string> names = golf::testing::builtin_plugins(GOLF_KIND_QUANTIZER);
-  EXPECT_FALSE(names.empty()) << "no built-in quantizer found";
+  std::vector<std::string> names = golf::testing::conformance_plugins(GOLF_KIND_QUANTIZER);
+  EXPECT_FALSE(names.empty()) << "no quantizer plugin found";
   return names;
 }
 
@@ -33,7 +33,11 @@ std::vector<Param> model_params() {
           p("blocks.0.attn_scale", at::randn({256}), ParamRole::kScalar),
           p("blocks.0.resid_mix", at::randn({2, 256}), ParamRole::kScalar),
           p("lm_head.weight", at::randn({1024, 128}), ParamRole::kHead),
-          p("stacked.weight", at::randn({4, 128, 256}), ParamRole::kMatrix)};
+          p("stacked.weight", at::randn({4, 128, 256}), ParamRole::kMatrix),
+          // SDK 2.0 roles: every quantizer accepts every role, kOther of any rank.
+          p("tied_emb.weight", at::randn({512, 128}), ParamRole::kTiedEmbedding),
+          p("blocks.0.attn_gate.weight", at::randn({8, 256}), ParamRole::kGate),
+          p("bank.weight", at::randn({2, 96, 64}), ParamRole::kOther)};
 }
 
 TEST(QuantizerConformance, RoundtripKeepsNamesShapesDtypesAndValues) {

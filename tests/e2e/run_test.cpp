@@ -151,6 +151,21 @@ TEST(EndToEndTest, CommandLineTools) {
   EXPECT_NE(muon.output.find("matrix_lr"), std::string::npos);
   EXPECT_NE(muon.output.find("0.04"), std::string::npos);
   EXPECT_EQ(host("plugin muom").code, 2);
+  // The markdown form docs/*.md embed (scripts/gen-docs.sh): the keys alone, one row each.
+  Result table = host("plugin muon --markdown");
+  EXPECT_EQ(table.code, 0);
+  EXPECT_EQ(table.output.rfind("| key | type | default | doc |\n| --- | --- | --- | --- |\n", 0), 0u) << table.output;
+  EXPECT_NE(table.output.find("| `matrix_lr` | float | `0.04` | "), std::string::npos) << table.output;
+  EXPECT_EQ(table.output.find("library:"), std::string::npos) << table.output;
+  Result train = host("plugin --host train --markdown");
+  EXPECT_EQ(train.code, 0);
+  EXPECT_NE(train.output.find("| `iterations` | int | `20000` | "), std::string::npos) << train.output;
+  EXPECT_EQ(train.output.find("`seed`"), std::string::npos) << train.output;
+  Result all = host("plugin --host");
+  EXPECT_EQ(all.code, 0);
+  for (const char* t : {"[run] (golf-host)", "[data] (golf-host)", "[train] (golf-host)"})
+    EXPECT_NE(all.output.find(t), std::string::npos) << all.output;
+  EXPECT_EQ(host("plugin --host optimizer").code, 2);
   EXPECT_EQ(host("frobnicate").code, 2);
   EXPECT_EQ(host("run").code, 2);
   TempDir dir;

@@ -26,21 +26,28 @@ class Instance {
   Kind& operator*() const { return *stage_; }
   Kind* get() const { return stage_.get(); }
   PluginContext& context() const { return *services_->contexts.back(); }
+  // The run info the stage reads (device, seed, seq_len...): a test may change it before the call
+  // that reads it, e.g. run().device_ = at::kMeta before Architecture::build().
+  host::RunState& run() const { return services_->run; }
 
  private:
   std::shared_ptr<host::Services> services_;
   std::unique_ptr<Kind> stage_;
 };
 
-// The services and checked stage table for built-in plugin `name` of `kind`, configured by `toml`.
-// Throws golf::ConfigError on a bad snippet, std::runtime_error when `name` is not a built-in plugin
-// of `kind`.
+// The plugins tests load: the build tree's plugin folder (GOLF_TEST_PLUGIN_DIR), then every folder
+// listed in $GOLF_CONFORMANCE_PLUGIN_DIRS (colon-separated), so the conformance suites also run
+// against plugins built out of tree. A name found twice is the first one's (search order).
+
+// The services and checked stage table for plugin `name` of `kind`, configured by `toml`.
+// Throws golf::ConfigError on a bad snippet, std::runtime_error when no plugin of `kind` has that name.
 std::pair<std::shared_ptr<host::Services>, host::StageSpec> plugin_spec(golf_kind kind, const std::string& name,
                                                                         const std::string& toml);
 
-// Loads built-in plugin `name` of Kind's kind, configured by `toml` (the body of its table, e.g.
+// Loads plugin `name` of Kind's kind, configured by `toml` (the body of its table, e.g.
 // "lr = 0.1"), through host::Services::make as a run makes it. Run info: device cpu, float32 compute,
-// seed 1337, rank 0 of 1, seq_len 1024, no time budget, a fresh run directory under the temp dir.
+// the [run] seed and [train] seq_len defaults, rank 0 of 1, no time budget, a fresh run directory
+// under the temp dir (Instance::run() changes them).
 template <class Kind>
 Instance<Kind> make_plugin(const std::string& name, const std::string& toml = "") {
   auto [services, spec] = plugin_spec(Kind::kKind, name, toml);
@@ -71,8 +78,13 @@ struct EvalOutcome {
 EvalOutcome run_evaluation(Evaluator& evaluator, Architecture& model, const std::vector<int64_t>& stream,
                            const ByteTables& tables, int64_t seq_len, int32_t bos = 1);
 
-// Names of every built-in plugin of `kind`, for conformance tests that every plugin of a kind passes.
+// Names of every plugin of `kind` on the test plugin path (built-in ones and those in
+// $GOLF_CONFORMANCE_PLUGIN_DIRS), sorted.
 std::vector<std::string> builtin_plugins(golf_kind kind);
+
+// The plugins of `kind` a conformance suite checks: builtin_plugins(kind), printed once per kind
+// ("[ PLUGINS  ] optimizer: adamw, lion (/path/libgolf-lion.so), muon") so a log shows which ran.
+std::vector<std::string> conformance_plugins(golf_kind kind);
 
 // Absolute path of ../shared/data/<sub> (or $GOLF_SHARED_DIR/data/<sub>); "" when absent.
 std::string shared_data(const std::string& sub);

@@ -46,12 +46,15 @@ typedef enum golf_value_type {
                          that set it (the pipeline file, or the working directory for --set) */
 } golf_value_type;
 
-/* One key of a plugin's config table. All strings are static, owned by the plugin library. */
+/* One key of a plugin's config table. All strings are static, owned by the plugin library.
+ * REQUIRES: `key` non-NULL and `type` a golf_value_type (the library is refused otherwise); `key`
+ * unique within the plugin and not "plugin" (the stage's own key); `default_value` NULL or a TOML
+ * literal of `type` (an unparsable one makes every construction of the plugin fail). */
 typedef struct golf_config_key {
   const char* key;           /* TOML key, e.g. "lr" */
   uint32_t type;             /* a golf_value_type */
   const char* default_value; /* TOML literal ("0.04", "true", "\"zstd\""); NULL means required */
-  const char* doc;           /* one line for `golf-host plugin NAME` */
+  const char* doc;           /* one line for `golf-host plugin NAME` (and the docs' key tables); may be NULL */
 } golf_config_key;
 
 /* What a plugin was built against. The host refuses a plugin whose fingerprint differs from its own. */
@@ -64,22 +67,30 @@ typedef struct golf_fingerprint {
   const char* compiler;      /* "gcc" or "clang" */
 } golf_fingerprint;
 
-/* Makes one stage object. `context` is a golf::PluginContext* that outlives the object; the result
- * is a pointer to the kind's C++ interface (golf::Optimizer* for an optimizer), owned by the host,
- * which deletes it through the interface's virtual destructor. May throw (C++ is safe past rule 3). */
+/* Makes one stage object. `context` is a golf::PluginContext*, never NULL, that outlives the object;
+ * the result is a non-NULL pointer to the kind's C++ interface (golf::Optimizer* for an optimizer),
+ * owned by the host, which deletes it through the interface's virtual destructor. Called on the
+ * host's thread, once per stage instance. May throw (C++ is safe past rule 3): a golf::ConfigError
+ * for a bad config value, any std::exception otherwise; the host reports it naming stage and plugin. */
 typedef void* (*golf_factory)(void* context);
 
+/* One plugin of a library. Static, owned by the library, which is never unloaded; every pointer in
+ * it must stay valid for the life of the process. REQUIRES (the library is refused otherwise): a
+ * non-empty name, a known kind, a factory, a version and a description; `config` non-NULL when
+ * config_count > 0. */
 typedef struct golf_plugin_desc {
   uint32_t struct_size;
   uint32_t kind;                  /* a golf_kind */
-  const char* name;               /* unique among loaded plugins, e.g. "muon" */
+  const char* name;               /* unique among loaded plugins, e.g. "muon"; the first found on the
+                                     plugin path wins, later ones are listed as shadowed */
   const char* version;            /* the plugin's own version, e.g. "1.0.0"; recorded in artifacts */
   const char* description;        /* one line */
   const golf_config_key* config;  /* schema of the plugin's TOML table; may be NULL when count is 0 */
   uint32_t config_count;
-  golf_factory create;
+  golf_factory create;            /* never NULL */
 } golf_plugin_desc;
 
+/* The library's descriptor: what GOLF_ENTRY_POINT returns. Static, owned by the library. */
 typedef struct golf_library_desc {
   uint32_t struct_size;
   uint16_t abi_major;
@@ -89,7 +100,8 @@ typedef struct golf_library_desc {
   const golf_plugin_desc* plugins;
 } golf_library_desc;
 
-/* Returns a pointer to static storage; never NULL; callable any number of times. */
+/* Returns a pointer to static storage; never NULL; the same pointer every call, from any thread, any
+ * number of times. Runs no plugin code besides static initialisation; never throws (it is C). */
 typedef const golf_library_desc* (*golf_describe_fn)(void);
 
 #endif /* GOLF_ABI_H_ */

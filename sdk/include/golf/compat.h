@@ -17,7 +17,9 @@ namespace golf::compat {
 // RMSNorm over the last dimension without a weight, as F.rms_norm(x, (x.size(-1),)) with eps=None:
 // 16-bit inputs are computed in float32 with eps = float32's machine epsilon and cast back; float32
 // and float64 use their own epsilon. (16-bit sums and a bf16 epsilon of 2^-7 would shrink normalised
-// activations by several percent.)
+// activations by several percent.) REQUIRES: x is floating point with at least one dimension.
+// Returns a new tensor of x's shape, dtype and device (differentiable); x is unchanged. Throws
+// c10::Error (a std::exception) on other input. Thread-safe.
 inline at::Tensor rms_norm(const at::Tensor& x) {
 #if GOLF_TORCH_AT_LEAST(2, 4)
   return at::rms_norm(x, {x.size(-1)});
@@ -32,7 +34,10 @@ inline at::Tensor rms_norm(const at::Tensor& x) {
 }
 
 // Causal attention with grouped KV heads: q [B, H, T, D], k and v [B, Hkv, T, D], H % Hkv == 0;
-// query head h reads kv head h / (H / Hkv). Scale 1/sqrt(D). Returns [B, H, T, D].
+// query head h reads kv head h / (H / Hkv). Scale 1/sqrt(D). Returns a new [B, H, T, D] tensor
+// (differentiable) in q's dtype, on q's device; position t attends to positions <= t only. REQUIRES:
+// q, k and v share dtype and device, and B, T, D agree. Throws c10::Error (a std::exception) on
+// mismatched shapes. Thread-safe.
 inline at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const int64_t group = q.size(1) / k.size(1);
 #if GOLF_TORCH_AT_LEAST(2, 5)

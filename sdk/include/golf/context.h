@@ -23,24 +23,30 @@ class ConfigError : public std::runtime_error {
 };
 
 // Typed, read-only access to the plugin's own TOML table, already checked against its schema:
-// every declared key has a value (the user's or the schema default) of the declared type.
+// every declared key has a value (the user's or the schema default) of the declared type, and no
+// float is NaN or infinite. Owned by the host; valid as long as the PluginContext.
 class Config {
  public:
   virtual ~Config() = default;
-  // REQUIRES: `key` is declared in the plugin's schema with the matching type; otherwise throws
-  // ConfigError naming the key (a bug in the plugin, reported as such).
+  // REQUIRES (each getter): `key` is declared in the plugin's schema with the matching type;
+  // otherwise throws ConfigError naming the key (a bug in the plugin, reported as such).
   virtual int64_t get_int(const std::string& key) const = 0;
-  virtual double get_float(const std::string& key) const = 0;  // an int value is converted
+  virtual double get_float(const std::string& key) const = 0;  // an int value is converted; finite
   virtual bool get_bool(const std::string& key) const = 0;
-  virtual std::string get_string(const std::string& key) const = 0;  // also for PATH keys (resolved)
-  // True when the pipeline set `key` itself, false when the schema default applies.
+  // Also for PATH keys, resolved against the file that set them; "" stays "".
+  virtual std::string get_string(const std::string& key) const = 0;
+  // True when the pipeline set `key` itself, false when the schema default applies. REQUIRES: `key`
+  // is declared (else false). Never throws.
   virtual bool is_set(const std::string& key) const = 0;
-  // Rejects the value of `key` (e.g. out of range): throws ConfigError with file, line and key.
+  // Rejects the value of `key` (e.g. out of range): always throws ConfigError naming file, line,
+  // table and key, with `why`. Call it from the constructor, so `golf-host validate` reports it.
   [[noreturn]] virtual void fail(const std::string& key, const std::string& why) const = 0;
 };
 
-// Common range checks for a plugin's constructor; each reads a float key and rejects a bad value
-// with Config::fail, naming file, line and key.
+// Common range checks for a plugin's constructor; each reads a key and rejects a bad value with
+// Config::fail (ConfigError naming file, line and key). Inline: no ABI surface.
+
+// A float key >= 0.
 inline double get_nonnegative(const Config& c, const std::string& key) {
   double v = c.get_float(key);
   if (!(v >= 0) || !std::isfinite(v)) c.fail(key, "must be a finite number >= 0");
@@ -54,27 +60,32 @@ inline int64_t get_int_in(const Config& c, const std::string& key, int64_t lo, i
     c.fail(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
   return v;
 }
-inline double get_unit_interval(const Config& c, const std::string& key) {  // [0, 1)
+// A float key in [0, 1) (a decay, a momentum).
+inline double get_unit_interval(const Config& c, const std::string& key) {
   double v = c.get_float(key);
   if (!(v >= 0 && v < 1)) c.fail(key, "must be in [0, 1)");
   return v;
 }
 
+// The run's log. One line per message (no trailing newline needed). Never throws.
 class Logger {
  public:
   virtual ~Logger() = default;
   virtual void info(const std::string& message) = 0;  // goes to the terminal and the run log
-  virtual void warn(const std::string& message) = 0;
+  virtual void warn(const std::string& message) = 0;  // prefixed "warning: ", always on the terminal
 };
 
 // Named scalars, written to metrics.jsonl with the current training step.
 class Metrics {
  public:
   virtual ~Metrics() = default;
+  // Sets `name` (a plugin should prefix its own, e.g. "muon/"; a later value for the same name in
+  // the same step wins) for the next line the host writes. Never throws.
   virtual void record(const std::string& name, double value) = 0;
 };
 
-// Facts about the run. The clock values move while training; the rest is fixed for the run.
+// Facts about the run. The clock values move while training; the rest is fixed for the run. Every
+// method is const, cheap and never throws.
 class RunInfo {
  public:
   virtual ~RunInfo() = default;
@@ -90,10 +101,13 @@ class RunInfo {
   virtual int64_t seq_len() const = 0;           // [train] seq_len: the training sequence length
 };
 
+// What a plugin's constructor receives. Owned by the host; it and every object reachable from it
+// outlive the plugin object, so a plugin may keep the reference (and the ones these return). The
+// accessors never throw.
 class PluginContext {
  public:
   virtual ~PluginContext() = default;
-  virtual const Config& config() const = 0;
+  virtual const Config& config() const = 0;  // this stage's own table
   virtual Logger& log() = 0;
   virtual Metrics& metrics() = 0;
   virtual const RunInfo& run() const = 0;

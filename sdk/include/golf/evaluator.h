@@ -21,7 +21,7 @@
 
 namespace golf {
 
-// What the host tells the evaluator before an evaluation.
+// What the host tells the evaluator before an evaluation; borrowed for the evaluation (until end()).
 struct EvalSetup {
   const ByteTables* tables = nullptr;  // the tokenizer's byte tables; never null
   int32_t bos_id = -1;                 // the tokenizer's BOS id (document boundaries)
@@ -45,6 +45,7 @@ struct EvalPlan {
 
 // A run of targets to score, with the tokens before them. Stream positions index the validation
 // stream; the target at position p is predicted from the tokens before p (within the segment).
+// `tokens` is a copy the evaluator may keep; the stream itself is never lent.
 struct EvalChunk {
   at::Tensor tokens;         // int64 CPU, stream positions [first, end): history, then the targets
   int64_t first = 0;         // position of tokens[0]: max(segment start, begin - history_tokens)
@@ -60,8 +61,13 @@ class Evaluator : public Stage {
   using Interface = Evaluator;
   static constexpr golf_kind kKind = GOLF_KIND_EVALUATOR;
 
-  // Called once at the start of every evaluation, with the model holding the weights to evaluate.
-  // Returns how to cut the stream. May set up per-evaluation state (an optimizer for TTT).
+  // Called once at the start of every evaluation (several per run: validation during training, the
+  // evaluation before quantization, the artifact's), with the model holding the weights to evaluate.
+  // Returns how to cut the stream; the host checks the plan (every count >= 1, lanes > 1 only with
+  // documents) and stops an evaluator whose plan fails. May set up per-evaluation state (an
+  // optimizer for TTT); may install a LinearHook on `model`, and then removes it in end(). `model`
+  // is borrowed until end(). Throws std::runtime_error when it cannot evaluate this model (an
+  // adapter evaluator on an architecture whose set_linear_hook() returns false), naming both.
   virtual EvalPlan begin(Architecture& model, const EvalSetup& setup) = 0;
 
   // Returns, for each chunk of `batch`, the NLL in nats of its targets: a float tensor of
@@ -70,7 +76,9 @@ class Evaluator : public Stage {
   // Called under at::NoGradGuard with model.set_training(false). REQUIRES of the evaluator: the
   // model's parameters are unchanged on return (the host checks their version counters and stops
   // an evaluator that updates them here: adapt only in adapt()).
-  // `batch` holds 1 to plan.lanes chunks, at most one per lane.
+  // `batch` holds 1 to plan.lanes chunks, at most one per lane (borrowed for the call). Deterministic:
+  // the same model, stream and plan give the same values. The host stops, naming the plugin, an
+  // evaluator that returns the wrong count or a non-finite or negative NLL.
   virtual std::vector<at::Tensor> score(Architecture& model, const std::vector<EvalChunk>& batch) = 0;
 
   // Called only when plan.adapts, after every chunk of `batch` has been scored and recorded: the
@@ -81,7 +89,10 @@ class Evaluator : public Stage {
     (void)batch;
   }
 
-  // Called once at the end of an evaluation, also when it stopped early. Default: nothing.
+  // Called once at the end of an evaluation, also when it stopped early. Should not throw: an
+  // exception from it is ignored. Releases per-evaluation state and removes any hook begin()
+  // installed. The host then restores the model's parameters and this stage's state
+  // (save_state/load_state) to what they were before begin(). Default: nothing.
   virtual void end(Architecture& model) { (void)model; }
 };
 

@@ -24,6 +24,7 @@
 #error "golf plugins are built with gcc or clang"
 #endif
 
+// A golf_fingerprint initializer of constants: usable in a static descriptor, no code runs.
 #define GOLF_BUILD_FINGERPRINT                                                         \
   {                                                                                    \
     sizeof(golf_fingerprint), static_cast<uint32_t>(_GLIBCXX_USE_CXX11_ABI),           \

@@ -1,4 +1,6 @@
 // golf/golf.h: the whole SDK in one include, for plugin sources.
+// Include this (or the one header of the kind) from plugin sources only; the host's headers are not
+// part of the SDK. Declares nothing of its own.
 #ifndef GOLF_GOLF_H_
 #define GOLF_GOLF_H_
 

@@ -28,7 +28,11 @@ void* create(void* context) {
 }
 }  // namespace detail
 
-// Describes plugin class T. REQUIRES: every string is a literal (the descriptor stores the pointers).
+// Describes plugin class T, at compile time. REQUIRES: T derives from exactly one stage interface
+// (golf::Optimizer...), is constructible from PluginContext& and is deleted through that interface;
+// every string and `config` have static storage (the descriptor stores the pointers), as literals and
+// a namespace-scope array do. T's constructor may throw (golf/abi.h, golf_factory); it is called
+// once per stage instance, on the host's thread.
 template <class T, std::size_t N>
 constexpr golf_plugin_desc plugin(const char* name, const char* version, const char* description,
                                   const golf_config_key (&config)[N]) {
@@ -36,7 +40,7 @@ constexpr golf_plugin_desc plugin(const char* name, const char* version, const c
           config, static_cast<uint32_t>(N), &detail::create<T>};
 }
 
-// The same for a plugin without config keys.
+// The same for a plugin without config keys (its pipeline table may hold only `plugin`).
 template <class T>
 constexpr golf_plugin_desc plugin(const char* name, const char* version, const char* description) {
   return {sizeof(golf_plugin_desc), static_cast<uint32_t>(T::kKind), name, version, description,
@@ -44,6 +48,8 @@ constexpr golf_plugin_desc plugin(const char* name, const char* version, const c
 }
 }  // namespace golf
 
+// Defines the library's entry point from golf::plugin<T>(...) values. REQUIRES: used exactly once
+// per library, at global namespace scope, with at least one plugin, names unique in the library.
 #define GOLF_PLUGINS(...)                                                                     \
   GOLF_EXPORT const golf_library_desc* golf_describe_library(void) {                         \
     static const golf_plugin_desc plugins[] = {__VA_ARGS__};                                 \

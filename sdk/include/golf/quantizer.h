@@ -56,7 +56,7 @@ struct LinearStats {
 };
 
 // By parameter name; holds exactly the parameters the architecture reported through its LinearHook.
-// Empty when the quantizer asked for no calibration.
+// Empty when the quantizer asked for no calibration. Owned by the host; borrowed by quantize().
 using Calibration = std::map<std::string, LinearStats>;
 
 class Quantizer : public Stage {
@@ -64,24 +64,33 @@ class Quantizer : public Stage {
   using Interface = Quantizer;
   static constexpr golf_kind kKind = GOLF_KIND_QUANTIZER;
 
-  // Identifies the stored layout, e.g. "int8_clean_per_row_v1". Change it whenever the meaning of
-  // the parts changes: artifacts record it and are refused by a quantizer with another format.
+  // Identifies the stored layout, e.g. "int8_clean_per_row_v1"; non-empty, fixed for a given config.
+  // Change it whenever the meaning of the parts changes: artifacts record it and are refused by a
+  // quantizer with another format. Never throws.
   virtual std::string format() const = 0;
 
-  // The calibration this quantizer needs, from its own config. Default: none.
+  // The calibration this quantizer needs, from its own config; called during the checks before a
+  // run, before quantize(). A request with batches > 0 needs an architecture whose
+  // set_linear_hook() returns true (the host refuses the pipeline otherwise). Never throws.
+  // Default: none.
   virtual CalibrationRequest calibration() const { return {}; }
 
-  // One entry per param, same order. Must not modify the params. `calibration` holds what
-  // calibration() asked for (empty otherwise). The tensors may live on any device.
+  // One entry per param, same order, name, shape and dtype; parts are contiguous CPU tensors the
+  // entry owns. Must not modify the params (borrowed for the call). `calibration` holds what
+  // calibration() asked for (empty otherwise). The tensors may live on any device, of any role, rank
+  // and floating or integer dtype. Throws std::runtime_error on a tensor it cannot store.
   virtual std::vector<QuantizedTensor> quantize(const std::vector<Param>& params, const Calibration& calibration) = 0;
 
-  // The tensor to load into the param `q.name`: shape q.shape, dtype q.dtype, on the CPU.
-  // Throws std::runtime_error on parts that do not fit the scheme (a corrupted artifact).
+  // The tensor to load into the param `q.name`: shape q.shape, dtype q.dtype, on the CPU, finite.
+  // REQUIRES nothing of `q`: it may come from a damaged or foreign artifact. Throws
+  // std::runtime_error on parts, a shape or a scheme that do not fit (never crashes on them).
   virtual at::Tensor dequantize(const QuantizedTensor& q) = 0;
 
   // Quantize-dequantize of `weight` (the current value of `param`, same shape, any device and dtype)
   // on the exact grid quantize() would use for that param without calibration, for quantization-aware
-  // training. Returns a tensor like `weight`; not differentiable (QAT uses a straight-through estimator).
+  // training. Returns a new tensor like `weight` (shape, dtype, device); not differentiable (QAT uses
+  // a straight-through estimator). Changes neither `param` nor `weight`. Called from a QAT stage, on
+  // the training thread, possibly every micro-step: keep it cheap.
   virtual at::Tensor fake_quantize(const Param& param, const at::Tensor& weight) = 0;
 };
 

@@ -13,12 +13,13 @@
 
 namespace golf {
 
-// Named tensors, sorted by name. Used for stage state and model weights.
+// Named tensors, sorted by name. Used for stage state and model weights. Owns its tensors (shared
+// handles; a stage that must not see later writes puts clones in).
 using StateDict = std::map<std::string, at::Tensor>;
 
 // What a parameter is to the model, so optimizers and quantizers split parameters without matching
 // names. Every stage that takes parameters accepts every role (an optimizer must not throw on a 3-D
-// tensor of role kOther; it updates it as its plugin documents).
+// tensor of role kOther; it updates it as its plugin documents). Values are ABI: append only.
 enum class ParamRole {
   kMatrix,         // 2-D weights of the blocks' matmuls (Muon in the reference; GPTQ/int6 in the frontier)
   kEmbedding,      // an input token embedding that is not also the output head
@@ -30,27 +31,43 @@ enum class ParamRole {
 };
 
 // A model parameter. `tensor` is the live leaf tensor (requires_grad); it is shared, not copied.
+// Lifetime: the architecture owns the storage; a stage may keep Params (the handles keep the tensor
+// alive) and write into them in place, but never replaces or re-creates `tensor`.
 struct Param {
   std::string name;  // stable across builds; used as the tensor's name in state and artifacts
   at::Tensor tensor;
   ParamRole role;
 };
 
-// The base of every stage interface. Thread rule for every stage: the host calls a stage from one
-// thread at a time; a plugin that starts threads of its own joins them before returning.
+// The base of every stage interface. Rules for every stage, unless its method says otherwise:
+//   Construction: from a PluginContext& (golf/plugin.h) that outlives the object; read and check
+//     every config key there, throwing through Config::fail.
+//   Ownership: the host owns the object (made by the plugin's factory, deleted through this virtual
+//     destructor, before the context it was given). References passed into a method are borrowed
+//     for that call only, unless the method says it keeps them.
+//   Threads: the host calls a stage from one thread at a time (not always the same thread); a
+//     plugin that starts threads of its own joins them before returning.
+//   Errors: a method throws std::exception (std::runtime_error for bad input); the host reports it
+//     naming stage and plugin (`[optimizer] (plugin muon) step: ...`) and ends the run. Never call
+//     exit() or abort(). golf::ConfigError is for bad config values only.
 class Stage {
  public:
+  // Must not throw.
   virtual ~Stage() = default;
   // Writes whatever the stage needs to resume exactly (optimizer moments, EMA weights, step counts)
-  // into `out`, keys unique within the stage. The tensors must be copies: the host keeps the dict
-  // while training goes on (warm-up priming snapshots and restores it). Default: no state.
+  // into `out`, keys unique within the stage; `out` may already hold other keys. The tensors must be
+  // copies: the host keeps the dict while training goes on (warm-up priming snapshots and restores
+  // it). May be called before attach() or begin() (the host snapshots an evaluator before begin()):
+  // then it writes what it has, possibly nothing, and load_state must accept that. Default: no state.
   virtual void save_state(StateDict& out) const { (void)out; }
-  // Restores what save_state wrote. REQUIRES: `in` came from save_state of the same plugin, configured
-  // the same way, attached to the same parameters.
+  // Restores what save_state wrote, copying out of `in` (borrowed for the call). REQUIRES: `in` came
+  // from save_state of the same plugin, configured the same way, attached to the same parameters.
+  // Throws std::runtime_error naming the key when an entry it needs is missing or misshapen.
+  // Default: ignores `in`.
   virtual void load_state(const StateDict& in) { (void)in; }
 };
 
-// Step information handed to training-time stages.
+// Step information handed to training-time stages, by value or const reference for one call.
 struct StepInfo {
   int64_t step;     // 0-based index of the optimizer step being taken
   double lr_scale;  // schedule multiplier (warmdown) for this step, in [0, 1]
@@ -58,7 +75,7 @@ struct StepInfo {
 };
 
 // The role's name as pipelines and reports spell it: "matrix", "embedding", "tied_embedding", "head",
-// "scalar", "gate" or "other".
+// "scalar", "gate" or "other"; "?" for a value outside the enum. Static storage; never throws.
 inline const char* role_name(ParamRole role) {
   switch (role) {
     case ParamRole::kMatrix: return "matrix";
