@@ -15,6 +15,44 @@ namespace fs = std::filesystem;
 namespace golf::testing {
 namespace {
 
+// The post-training and evaluation stages of pipelines/frontier.toml (GPTQ int6 SDClip with int8
+// embeddings, byte shuffle + brotli in groups, score-first TTT), shrunk onto the tiny pipeline; then
+// each other evaluator on the same weights.
+TEST(EndToEndTest, FrontierPostTrainingStagesOnTheTinyPipeline) {
+  TempDir dir;
+  const std::string pipeline = tiny_pipeline(dir);
+  const std::string frontier =
+      " --set quantizer.plugin=gptq --set quantizer.passthrough_numel=1024 --set quantizer.calibration_batches=4"
+      " --set quantizer.calibration_batch_tokens=512 --set compressor.plugin=brotli --set run.byte_shuffle=2"
+      " --set run.compress_groups=auto";
+  Result r = host("run " + pipeline + frontier +
+                  " --set evaluator.plugin=ttt-sgd --set evaluator.chunk_tokens=2048 --set evaluator.stride=16 --run-dir " +
+                  (dir / "run"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto s = summary(dir / "run");
+  EXPECT_EQ(s.get<std::string>("status"), "ok");
+  EXPECT_GT(s.get<double>("calibration_seconds"), 0.0);
+  EXPECT_EQ(s.get<int>("compression.byte_shuffle"), 2);
+  EXPECT_TRUE(std::isfinite(s.get<double>("val_bpb")));
+  EXPECT_NE(r.output.find("adapted after scoring"), std::string::npos) << r.output;
+  // quantization.json: every tensor, the matrices int6 with a Hessian-weighted error from calibration.
+  const std::string report = slurp(dir / "run/quantization.json");
+  EXPECT_NE(report.find("\"name\": \"blocks.0.mlp.fc.weight\", \"role\": \"matrix\""), std::string::npos) << report;
+  EXPECT_NE(report.find("\"bits\": 6"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"hessian_error\": 0."), std::string::npos) << report;
+  EXPECT_NE(report.find("\"name\": \"tok_emb.weight\", \"role\": \"tied_embedding\""), std::string::npos) << report;
+
+  for (const std::string ev : {"sliding --set evaluator.stride=16", "ttt-lora --set evaluator.context=64 --set evaluator.batch_docs=2"}) {
+    Result e = host("run " + pipeline + frontier + " --set evaluator.plugin=" + ev + " --reuse-training " + (dir / "run") +
+                    " --run-dir " + (dir / ("run-" + ev.substr(0, ev.find(' ')))));
+    ASSERT_EQ(e.code, 0) << ev << "\n" << e.output;
+  }
+  // The same weights and artifact bytes: only the evaluation differs.
+  auto sliding = summary(dir / "run-sliding");
+  EXPECT_EQ(sliding.get<int64_t>("bytes_model"), s.get<int64_t>("bytes_model"));
+  EXPECT_EQ(sliding.get<int64_t>("val_tokens"), s.get<int64_t>("val_tokens"));
+}
+
 TEST(EndToEndTest, TinyPipelineToAScoredArtifactThenSwapTheCompressor) {
   TempDir dir;
   std::string pipeline = tiny_pipeline(dir);
