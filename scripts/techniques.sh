@@ -46,7 +46,7 @@ printf '| variant | bytes_model | val_bpb before quantization | val_bpb | gap | 
 for v in "${variants[@]}"; do
   name=${v%%|*}
   if [ $# -gt 0 ] && [[ ! " $* " == *" $name "* ]]; then continue; fi
-  sets=()
+  sets=(--set run.threads=1)  # one LibTorch thread: comparable eval seconds on a busy machine
   spec=${v#*|}
   spec=${spec//\$int8_small/$int8_small}
   spec=${spec//\$small/$small}
