@@ -147,7 +147,7 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
 
   double loss_sum = 0;
   int64_t targets = 0, bytes = 0, chunks = 0, next_report = 1;
-  // Sums stay on the model's device and are read once per batch.
+  // Each chunk's NLL comes to the CPU once; the batch's sum is read once.
   while (true) {
     if (std::all_of(lanes.begin(), lanes.end(), [](const Lane& l) { return l.segment < 0; }))
       for (Lane& l : lanes) refill(l);
