@@ -87,12 +87,13 @@ int validate_command(const std::string& file, const std::vector<std::string>& ov
   Pipeline p = load_pipeline(file, overrides, registry);
   Services s;
   s.log.set_quiet(true);
-  Prepared prepared = preflight(p, reuse, registry, s);
+  std::vector<std::string> unavailable;  // a missing GPU or data set: reported after the model's size
+  Prepared prepared = preflight(p, reuse, registry, s, &unavailable);
   const ModelSize& m = prepared.size;
   if (m.known) {
     std::printf("model (%s): %lld parameters\n", p.stage("architecture")->plugin->desc.name, (long long)m.params);
     for (const auto& [role, g] : m.roles)
-      std::printf("  %-10s %4lld tensors %12lld parameters\n", role.c_str(), (long long)g.first, (long long)g.second);
+      std::printf("  %-14s %4lld tensors %12lld parameters\n", role.c_str(), (long long)g.first, (long long)g.second);
     std::printf("memory: at least %s (weights and gradients %s, activations of one micro-batch %s) of %s on %s\n",
                 gib(m.state_bytes + m.activation_bytes).c_str(), gib(m.state_bytes).c_str(), gib(m.activation_bytes).c_str(),
                 m.device_bytes ? gib(m.device_bytes).c_str() : "unknown", prepared.device.description.c_str());
@@ -101,6 +102,13 @@ int validate_command(const std::string& file, const std::vector<std::string>& ov
   }
   std::printf("bytes_code: %lld in %zu files\n", (long long)prepared.code.bytes, prepared.code.files.size());
   for (const auto& change : prepared.reuse_ignored) std::printf("--reuse-training ignores %s\n", change.c_str());
+  if (!unavailable.empty()) {
+    std::fflush(stdout);
+    for (const auto& why : unavailable) std::fprintf(stderr, "error: %s\n", why.c_str());
+    std::printf("%s: cannot run here as it is (%zu problem%s above)\n", file.c_str(),
+                unavailable.size(), unavailable.size() == 1 ? "" : "s");
+    return kExitInvalid;
+  }
   std::printf("%s: valid\n", file.c_str());
   return kExitOk;
 }

@@ -259,6 +259,10 @@ const Schema& train_schema() {
              "tokens per forward/backward (gradient accumulation), dividing batch_tokens per rank; 0 = batch_tokens"},
             {"seq_len", GOLF_TYPE_INT, "1024", "training (and evaluation) sequence length"},
             {"warmdown_iters", GOLF_TYPE_INT, "1200", "length of the linear LR warmdown, in steps"},
+            {"warmdown_frac", GOLF_TYPE_FLOAT, "0.0",
+             "> 0: the warmdown is this last fraction of training (of train_seconds, or of iterations without "
+             "a time budget) instead of warmdown_iters; the frontier's rule (0.72 in PR #1493)"},
+            {"min_lr_scale", GOLF_TYPE_FLOAT, "0.0", "the warmdown's floor: the LR scale never falls below it (0.10 from PR #1787)"},
             {"warmdown", GOLF_TYPE_STRING, "\"auto\"",
              "\"time\": from the wallclock (the reference's rule; needs train_seconds), \"steps\": the last "
              "warmdown_iters of iterations, or \"auto\": time when train_seconds > 0"},

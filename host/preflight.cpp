@@ -193,13 +193,18 @@ void check_vocab(const Pipeline& p, const Architecture& model, int64_t tokenizer
                                                            "; raise vocab_size to at least the tokenizer's");
 }
 
-Stages make_stages(const Pipeline& p, Services& s) {
+Stages make_stages(const Pipeline& p, Services& s, std::vector<std::string>* unavailable) {
   Stages st;
   auto make = [&](const char* table, auto& slot) {
     using Kind = typename std::remove_reference_t<decltype(slot)>::element_type;
     if (const StageSpec* spec = p.stage(table)) slot = s.make<Kind>(*spec);
   };
-  make("tokenizer", st.tokenizer);
+  try {
+    make("tokenizer", st.tokenizer);
+  } catch (const ConfigError& e) {  // the one stage made from a data file (its model)
+    if (!unavailable) throw;
+    unavailable->push_back(e.what());
+  }
   make("architecture", st.architecture);
   make("optimizer", st.optimizer);
   make("averaging", st.averaging);
@@ -233,20 +238,11 @@ void check_calibration(const Pipeline& p, Stages& st, TrainOptions& train) {
   }
 }
 
-Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& registry, Services& s) {
-  Prepared out;
-  check_host_values(p);
-  s.run.seed_ = uint64_t(p.run->get_int("seed"));  // checked >= 0 above
-  out.train = TrainOptions::from(*p.train, *p.run, s.run.world_size_);
-  out.device = compute_device(*p.run);
-  s.run.device_ = out.device.device;
-  s.run.dtype_ = out.device.dtype;
-  s.run.seq_len_ = out.train.seq_len;
-  out.stages = make_stages(p, s);
-  check_calibration(p, out.stages, out.train);
-  s.run.budget_seconds_ = out.train.budget_seconds;
-  if (!reuse.empty()) out.reuse_ignored = check_reuse(p, reuse, registry, s);
+namespace {
 
+// The tokenizer file and the data: a corpus read and split, or shards matched and their validation
+// stream loaded; the vocabularies checked against the architecture's.
+void check_data(const Pipeline& p, const std::string& reuse, Prepared& out) {
   const TableConfig& data = *p.data;
   const bool corpus = !data.get_string("corpus").empty();
   const StageSpec& tok = *p.stage("tokenizer");
@@ -274,6 +270,39 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
     for (const auto& f : out.shards.train) shard_tokens(f);  // headers and sizes; ids are checked as read
     check_vocab(p, *out.stages.architecture, tokenizer.vocab_size(), "tokenizer " + std::string(tok.plugin->desc.name) + " (" + tokenizer.model_path() + ")");
     out.val = load_val_stream(out.shards.val, out.train.seq_len, data.get_int("max_val_tokens"), tokenizer.vocab_size());
+  }
+}
+
+}  // namespace
+
+Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& registry, Services& s,
+                   std::vector<std::string>* unavailable) {
+  Prepared out;
+  check_host_values(p);
+  s.run.seed_ = uint64_t(p.run->get_int("seed"));  // checked >= 0 above
+  out.train = TrainOptions::from(*p.train, *p.run, s.run.world_size_);
+  try {
+    out.device = compute_device(*p.run);
+  } catch (const ConfigError& e) {
+    if (!unavailable) throw;
+    unavailable->push_back(e.what());
+    out.device = ComputeDevice{at::Device(at::kCPU), at::kFloat, "cpu (standing in for the [run] device)"};
+  }
+  s.run.device_ = out.device.device;
+  s.run.dtype_ = out.device.dtype;
+  s.run.seq_len_ = out.train.seq_len;
+  out.stages = make_stages(p, s, unavailable);
+  check_calibration(p, out.stages, out.train);
+  s.run.budget_seconds_ = out.train.budget_seconds;
+  if (!reuse.empty()) out.reuse_ignored = check_reuse(p, reuse, registry, s);
+
+  if (out.stages.tokenizer) try {
+    check_data(p, reuse, out);
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (!unavailable) throw;
+    unavailable->push_back(e.what());
   }
 
   out.size = model_size(p, s, out.train);

@@ -31,8 +31,10 @@ struct Stages {
 };
 
 // Makes every stage of `p` with `services` (Services::make), so each plugin's constructor checks
-// its own values. The stages borrow `services`, which must outlive them.
-Stages make_stages(const Pipeline& p, Services& services);
+// its own values. The stages borrow `services`, which must outlive them. With `unavailable`, a
+// tokenizer whose constructor refuses the pipeline (its model file is missing) is reported there and
+// left null instead of thrown.
+Stages make_stages(const Pipeline& p, Services& services, std::vector<std::string>* unavailable = nullptr);
 
 // The model's size, read from its parameter list after building it on the meta device (shapes, no
 // memory), and a lower bound on what training it needs: weights and gradients, plus the input of
@@ -68,9 +70,13 @@ struct Prepared {
 // manifests behind bytes_code; and with `reuse_training` (a run directory, or ""), that directory's
 // pipeline, tokenizer and checksummed weights. Creates nothing on disk.
 // Throws ConfigError, InputError or PipelineError (exit 2) naming what and where.
+// With `unavailable` (validate's mode), what this machine lacks is appended there instead of thrown,
+// and the checks go on: a device it cannot use (they continue on the CPU) and the data (tokenizer
+// file, shards or corpus: the checks that need them are skipped), so the model's size is still known.
 // Sets the seed, device, dtype and budget of `services.run`.
 // REQUIRES: make_stages has not been called on `services`.
-Prepared preflight(const Pipeline& p, const std::string& reuse_training, Registry& registry, Services& services);
+Prepared preflight(const Pipeline& p, const std::string& reuse_training, Registry& registry, Services& services,
+                   std::vector<std::string>* unavailable = nullptr);
 
 // Fails [architecture] vocab_size (a ConfigError) when the tokenizer's `tokenizer_vocab` ids do not fit
 // `model`'s vocabulary; `what` names the tokenizer in the message.

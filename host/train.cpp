@@ -90,6 +90,8 @@ TrainOptions TrainOptions::from(const TableConfig& train, const TableConfig& run
   o.micro_batch_tokens = train.get_int("micro_batch_tokens");
   o.seq_len = train.get_int("seq_len");
   o.warmdown_iters = train.get_int("warmdown_iters");
+  o.warmdown_frac = train.get_float("warmdown_frac");
+  o.min_lr_scale = train.get_float("min_lr_scale");
   o.warmup_steps = train.get_int("warmup_steps");
   o.val_every = train.get_int("val_every");
   o.log_every = train.get_int("log_every");
@@ -108,10 +110,20 @@ TrainOptions TrainOptions::from(const TableConfig& train, const TableConfig& run
   if (o.warmdown_iters < 0 || o.warmup_steps < 0 || o.val_every < 0 || o.log_every <= 0)
     train.fail(o.log_every <= 0 ? "log_every" : "warmdown_iters", "must not be negative (log_every positive)");
   if (o.budget_seconds < 0) run.fail("train_seconds", "must not be negative");
+  if (!(o.warmdown_frac >= 0 && o.warmdown_frac <= 1)) train.fail("warmdown_frac", "must be in [0, 1]");
+  if (o.warmdown_frac > 0 && train.is_set("warmdown_iters"))
+    train.fail("warmdown_frac", "replaces warmdown_iters; set one of them, not both");
+  if (!(o.min_lr_scale >= 0 && o.min_lr_scale < 1)) train.fail("min_lr_scale", "must be in [0, 1)");
   return o;
 }
 
-double lr_scale(const TrainOptions& o, int64_t step, double elapsed) {
+namespace {
+
+double warmdown_scale(const TrainOptions& o, int64_t step, double elapsed) {
+  if (o.warmdown_frac > 0) {
+    const double f = o.time_warmdown ? elapsed / o.budget_seconds : double(step) / double(o.iterations);
+    return f < 1 - o.warmdown_frac ? 1.0 : std::max((1 - f) / o.warmdown_frac, 0.0);
+  }
   if (o.warmdown_iters <= 0) return 1.0;
   if (!o.time_warmdown) {
     int64_t start = std::max<int64_t>(o.iterations - o.warmdown_iters, 0);
@@ -121,6 +133,12 @@ double lr_scale(const TrainOptions& o, int64_t step, double elapsed) {
   double warmdown_s = o.warmdown_iters * step_s;
   double remaining = std::max(o.budget_seconds - elapsed, 0.0);
   return remaining <= warmdown_s ? remaining / std::max(warmdown_s, 1e-9) : 1.0;
+}
+
+}  // namespace
+
+double lr_scale(const TrainOptions& o, int64_t step, double elapsed) {
+  return std::max(warmdown_scale(o, step, elapsed), o.min_lr_scale);
 }
 
 TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& log, MetricsSink& metrics,

@@ -23,6 +23,8 @@ struct TrainOptions {
   int64_t micro_batch_tokens;  // 0 = batch_tokens / world_size
   int64_t seq_len;
   int64_t warmdown_iters;
+  double warmdown_frac;        // > 0: warmdown over this last fraction of training, replacing warmdown_iters
+  double min_lr_scale;         // floor of the LR scale during the warmdown
   bool time_warmdown;          // false: counted in steps
   int64_t warmup_steps;
   int64_t val_every;
@@ -31,8 +33,11 @@ struct TrainOptions {
   static TrainOptions from(const TableConfig& train, const TableConfig& run, int world_size);
 };
 
-// The reference's LR multiplier (parameter-golf.md §4.5): without a time warmdown, linear decay over
-// the last warmdown_iters of `iterations`; with one, from the average step time so far.
+// The LR multiplier. With warmdown_frac > 0, the frontier's rule (parameter-golf.md §5.26): progress
+// f = elapsed / budget (step / iterations without a time warmdown), 1 before 1 − warmdown_frac, then
+// (1 − f) / warmdown_frac. Otherwise the reference's (§4.5): without a time warmdown, linear decay over
+// the last warmdown_iters of `iterations`; with one, from the average step time so far. Either way
+// never below min_lr_scale once the warmdown has begun.
 double lr_scale(const TrainOptions& o, int64_t step, double elapsed_seconds);
 
 struct TrainParts {
