@@ -111,8 +111,9 @@ TrainOptions TrainOptions::from(const TableConfig& train, const TableConfig& run
     train.fail(o.log_every <= 0 ? "log_every" : "warmdown_iters", "must not be negative (log_every positive)");
   if (o.budget_seconds < 0) run.fail("train_seconds", "must not be negative");
   if (!(o.warmdown_frac >= 0 && o.warmdown_frac <= 1)) train.fail("warmdown_frac", "must be in [0, 1]");
-  if (o.warmdown_frac > 0 && train.is_set("warmdown_iters"))
-    train.fail("warmdown_frac", "replaces warmdown_iters; set one of them, not both");
+  if (o.warmdown_frac > 0 && o.warmdown_iters > 0 && train.is_set("warmdown_iters"))
+    train.fail("warmdown_frac", "replaces warmdown_iters, which this pipeline sets to " + std::to_string(o.warmdown_iters) +
+                                    "; set warmdown_iters = 0 with it");
   if (!(o.min_lr_scale >= 0 && o.min_lr_scale < 1)) train.fail("min_lr_scale", "must be in [0, 1)");
   return o;
 }
