@@ -2,7 +2,9 @@
 //
 // `ema` follows the reference (§5.11): an fp32 shadow of every param taken at attach (the init
 // weights), shadow = d·shadow + (1−d)·p after every step with no bias correction, copied into the
-// params (cast to their dtype) by apply().
+// params (cast to their dtype) by apply(). With `every` = k > 1 the update runs only after steps
+// k, 2k, … (counted from 1, as SWA's checkpoints are) with the same d: no record averages every k
+// steps, so in between the shadow simply stays as it is (no catch-up d^k).
 #include <ATen/ATen.h>
 
 #include <stdexcept>
@@ -30,7 +32,8 @@ double read_decay(const golf::Config& c) {
 
 class Ema final : public golf::Averaging {
  public:
-  explicit Ema(golf::PluginContext& ctx) : decay_(read_decay(ctx.config())) {}
+  explicit Ema(golf::PluginContext& ctx)
+      : decay_(read_decay(ctx.config())), every_(golf::get_int_in(ctx.config(), "every", 1, int64_t{1} << 40)) {}
 
   void attach(const std::vector<golf::Param>& params) override {
     for (const golf::Param& p : params) {
@@ -38,7 +41,8 @@ class Ema final : public golf::Averaging {
     }
   }
 
-  void update(const golf::StepInfo&) override {
+  void update(const golf::StepInfo& info) override {
+    if ((info.step + 1) % every_ != 0) return;
     at::NoGradGuard no_grad;
     for (Entry& e : entries_) e.shadow.mul_(decay_).add_(e.param.detach().to(at::kFloat), 1 - decay_);
   }
@@ -71,14 +75,16 @@ class Ema final : public golf::Averaging {
     at::Tensor shadow;  // fp32, on the param's device
   };
   double decay_;
+  int64_t every_;
   std::vector<Entry> entries_;
 };
 
 const golf_config_key kEmaConfig[] = {
-    {"decay", GOLF_TYPE_FLOAT, "0.997", "EMA decay d: shadow = d*shadow + (1-d)*param after every step"},
+    {"decay", GOLF_TYPE_FLOAT, "0.997", "EMA decay d: shadow = d*shadow + (1-d)*param at each update"},
+    {"every", GOLF_TYPE_INT, "1", "update the shadow after every k-th optimizer step only (steps k, 2k, ...)"},
 };
 
 }  // namespace
 
 GOLF_PLUGINS(golf::plugin<NoAveraging>("none", "1.0.0", "no weight averaging: the trained weights are kept"),
-             golf::plugin<Ema>("ema", "1.0.0", "exponential moving average of the weights from init", kEmaConfig))
+             golf::plugin<Ema>("ema", "1.1.0", "exponential moving average of the weights from init", kEmaConfig))

@@ -101,6 +101,26 @@ TEST(EmaTest, SaveLoadResumesExactly) {
   EXPECT_TRUE(at::equal(params[0].tensor, other[0].tensor));
 }
 
+// every = 3: only steps 3 and 6 (indices 2 and 5) update, each with the full d; the params' values
+// at the other steps never reach the shadow.
+TEST(EmaTest, EveryKUpdatesOnlyAfterEachKthStep) {
+  at::manual_seed(26);
+  std::vector<at::Tensor> values;
+  for (int i = 0; i < 7; ++i) values.push_back(at::randn({4, 4}));
+  const at::Tensor p0 = at::randn({4, 4});
+  std::vector<Param> params = {param("w", p0, ParamRole::kMatrix)};
+  auto ema = golf::testing::make_plugin<golf::Averaging>("ema", "decay = 0.5\nevery = 3");
+  ema->attach(params);
+  for (int64_t i = 0; i < 7; ++i) {
+    assign(params, {values[i]});
+    ema->update({i, 1.0, 0.0});
+  }
+  ema->apply();
+  const at::Tensor expected = 0.5 * (0.5 * p0 + 0.5 * values[2]) + 0.5 * values[5];
+  EXPECT_TRUE(at::allclose(params[0].tensor, expected, 1e-6, 1e-7));
+  golf::testing::expect_rejected<golf::Averaging>("ema", "every = 0", "every");
+}
+
 // A rejected value is an error naming its key (the host may wrap the plugin's ConfigError).
 TEST(EmaTest, RejectsBadDecay) {
   for (const char* toml : {"decay = 1.5", "decay = -0.1"}) {

@@ -18,7 +18,10 @@ using golf::ParamRole;
 // Configs each plugin is checked with: every kind of decay for the built-in ema, the defaults for any
 // other plugin.
 std::vector<std::string> configs(const std::string& plugin) {
-  if (plugin == "ema") return {"", "decay = 0.0", "decay = 0.5", "decay = 0.9", "decay = 0.999", "decay = 1.0"};
+  if (plugin == "ema")
+    return {"", "decay = 0.0", "decay = 0.5", "decay = 0.9", "decay = 0.999", "decay = 1.0", "decay = 0.9\nevery = 2"};
+  // The suite steps at lr_scale 1: a start above 1 makes swa collect from the first step.
+  if (plugin == "swa") return {"", "start_lr_scale = 1.5\nevery = 1", "start_lr_scale = 1.5\nevery = 2"};
   return {""};
 }
 

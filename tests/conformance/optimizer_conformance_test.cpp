@@ -1,4 +1,4 @@
-// tests/conformance/optimizer_conformance_test.cpp: what every optimizer plugin must do with their default settings.
+// tests/conformance/optimizer_conformance_test.cpp: what every optimizer plugin must do, with its defaults and (built-in ones) its options on.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -14,10 +14,27 @@ namespace {
 using golf::Param;
 using golf::ParamRole;
 
-std::vector<std::string> optimizers() {
+// Each plugin with its defaults, and the built-in ones also with their optional features on.
+std::vector<std::string> configs(const std::string& plugin) {
+  if (plugin == "muon")
+    return {"",
+            "weight_decay = 0.095\nadam_wd = 0.02\nembed_wd = 0.085\nwd_taper_start = 0.7\nwd_taper_final = 0.5\n"
+            "row_normalize = true\nnewton_schulz_coeffs = \"polar_express\"\ngrad_clip_norm = 0.3"};
+  if (plugin == "normuon") return {"", "weight_decay = 0.095\nadam_wd = 0.02\nembed_wd = 0.085\ngrad_clip_norm = 0.3"};
+  return {""};
+}
+
+struct Case {
+  std::string plugin, toml;
+  std::string trace() const { return plugin + (toml.empty() ? " (defaults)" : " with " + toml); }
+};
+std::vector<Case> optimizers() {
   std::vector<std::string> names = golf::testing::conformance_plugins(GOLF_KIND_OPTIMIZER);
   EXPECT_FALSE(names.empty()) << "no optimizer plugin found";
-  return names;
+  std::vector<Case> out;
+  for (const std::string& name : names)
+    for (const std::string& toml : configs(name)) out.push_back({name, toml});
+  return out;
 }
 
 // One param of every role (SDK 2.0: an optimizer accepts every role, kOther of any rank), zero-
@@ -57,10 +74,10 @@ struct Problem {
 };
 
 TEST(OptimizerConformance, LowersALeastSquaresLoss) {
-  for (const std::string& name : optimizers()) {
-    SCOPED_TRACE(name);
+  for (const Case& c : optimizers()) {
+    SCOPED_TRACE(c.trace());
     Problem problem;
-    auto opt = golf::testing::make_plugin<golf::Optimizer>(name);
+    auto opt = golf::testing::make_plugin<golf::Optimizer>(c.plugin, c.toml);
     opt->attach(problem.params);
     const double first = problem.loss_and_grad();
     double last = first;
@@ -75,10 +92,10 @@ TEST(OptimizerConformance, LowersALeastSquaresLoss) {
 }
 
 TEST(OptimizerConformance, ZeroLrScaleLeavesParamsUnchanged) {
-  for (const std::string& name : optimizers()) {
-    SCOPED_TRACE(name);
+  for (const Case& c : optimizers()) {
+    SCOPED_TRACE(c.trace());
     Problem problem;
-    auto opt = golf::testing::make_plugin<golf::Optimizer>(name);
+    auto opt = golf::testing::make_plugin<golf::Optimizer>(c.plugin, c.toml);
     opt->attach(problem.params);
     std::vector<Param> before = problem.copy();
     for (int64_t step = 0; step < 3; ++step) {
@@ -91,10 +108,10 @@ TEST(OptimizerConformance, ZeroLrScaleLeavesParamsUnchanged) {
 
 // Stepping after save/load onto a copy of the weights equals stepping straight on.
 TEST(OptimizerConformance, SaveLoadResumesExactly) {
-  for (const std::string& name : optimizers()) {
-    SCOPED_TRACE(name);
+  for (const Case& c : optimizers()) {
+    SCOPED_TRACE(c.trace());
     Problem problem;
-    auto opt = golf::testing::make_plugin<golf::Optimizer>(name);
+    auto opt = golf::testing::make_plugin<golf::Optimizer>(c.plugin, c.toml);
     opt->attach(problem.params);
     for (int64_t step = 0; step < 3; ++step) {
       problem.loss_and_grad();
@@ -104,7 +121,7 @@ TEST(OptimizerConformance, SaveLoadResumesExactly) {
     opt->save_state(state);
     Problem resumed;
     resumed.params = problem.copy();
-    auto fresh = golf::testing::make_plugin<golf::Optimizer>(name);
+    auto fresh = golf::testing::make_plugin<golf::Optimizer>(c.plugin, c.toml);
     fresh->attach(resumed.params);
     fresh->load_state(state);
     for (int64_t step = 3; step < 6; ++step) {

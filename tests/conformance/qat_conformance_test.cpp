@@ -1,7 +1,7 @@
 // tests/conformance/qat_conformance_test.cpp: what every quantization-aware-training plugin must do around a training step.
 //
-// golf has no built-in QAT plugin yet: each test here reports itself skipped ("no QAT plugin built")
-// until one is built in tree or found through $GOLF_CONFORMANCE_PLUGIN_DIRS.
+// Runs every QAT plugin in the build tree (late-qat) and in $GOLF_CONFORMANCE_PLUGIN_DIRS; with none
+// found, each test reports itself skipped ("no QAT plugin built").
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -20,8 +20,22 @@ using golf::Qat;
 using golf::Quantizer;
 using golf::testing::Instance;
 
+// Each plugin with its defaults, and late-qat also switched on from the first step (the suite runs at
+// lr_scale 1, above its default threshold) and with noisy QAT on one block.
+std::vector<std::string> configs(const std::string& plugin) {
+  if (plugin == "late-qat") return {"", "threshold = 2.0", "threshold = 2.0\nnoise_params = \"blocks.1.*\""};
+  return {""};
+}
+
+struct Case {
+  std::string plugin, toml;
+  std::string trace() const { return plugin + (toml.empty() ? " (defaults)" : " with " + toml); }
+};
+
 #define GOLF_REQUIRE_QAT_PLUGINS(var)                                                                 \
-  const std::vector<std::string> var = golf::testing::conformance_plugins(GOLF_KIND_QAT);             \
+  std::vector<Case> var;                                                                              \
+  for (const std::string& n : golf::testing::conformance_plugins(GOLF_KIND_QAT))                      \
+    for (const std::string& t : configs(n)) var.push_back({n, t});                                    \
   if (var.empty()) {                                                                                  \
     GTEST_SKIP() << "SKIPPED: no QAT plugin built (none in the build tree or $GOLF_CONFORMANCE_PLUGIN_DIRS)"; \
   }
@@ -61,12 +75,12 @@ double micro_step(Qat& qat, Architecture& a, const golf::StepInfo& info, uint64_
 
 TEST(QatConformance, RestoresTheFullPrecisionWeightsExactly) {
   GOLF_REQUIRE_QAT_PLUGINS(names);
-  for (const std::string& name : names) {
-    SCOPED_TRACE(name);
+  for (const Case& c : names) {
+    SCOPED_TRACE(c.trace());
     Instance<Architecture> a = model();
     Instance<Quantizer> q = quantizer();
     const std::vector<Param> params = a->parameters();
-    auto qat = golf::testing::make_plugin<Qat>(name);
+    auto qat = golf::testing::make_plugin<Qat>(c.plugin, c.toml);
     qat->attach(params, *q);
     a->set_training(true);
     for (int64_t step = 0; step < 3; ++step) {
@@ -97,11 +111,11 @@ TEST(QatConformance, RestoresTheFullPrecisionWeightsExactly) {
 // Stepping after save/load into a fresh instance attached to copies equals stepping straight on.
 TEST(QatConformance, SaveLoadResumesExactly) {
   GOLF_REQUIRE_QAT_PLUGINS(names);
-  for (const std::string& name : names) {
-    SCOPED_TRACE(name);
+  for (const Case& c : names) {
+    SCOPED_TRACE(c.trace());
     Instance<Architecture> a = model(), b = model();
     Instance<Quantizer> qa = quantizer(), qb = quantizer();
-    auto qat = golf::testing::make_plugin<Qat>(name);
+    auto qat = golf::testing::make_plugin<Qat>(c.plugin, c.toml);
     qat->attach(a->parameters(), *qa);
     a->set_training(true);
     b->set_training(true);
@@ -111,7 +125,7 @@ TEST(QatConformance, SaveLoadResumesExactly) {
     }
     golf::StateDict state;
     qat->save_state(state);
-    auto fresh = golf::testing::make_plugin<Qat>(name);
+    auto fresh = golf::testing::make_plugin<Qat>(c.plugin, c.toml);
     fresh->attach(b->parameters(), *qb);
     fresh->load_state(state);
     for (int64_t step = 2; step < 4; ++step) {
