@@ -481,7 +481,7 @@ TEST(GptTest, RejectsInconsistentShapesNamingTheKey) {
   EXPECT_TRUE(names("num_heads = 8\nnum_kv_heads = 3", "num_kv_heads"));
   EXPECT_TRUE(names("model_dim = 24\nnum_heads = 8\nnum_kv_heads = 4", "num_heads"));  // head_dim 3: odd
   EXPECT_TRUE(names("num_layers = 0", "num_layers"));
-  EXPECT_TRUE(names("logit_softcap = 0.0", "logit_softcap"));
+  EXPECT_TRUE(names("logit_softcap = -1.0", "logit_softcap"));  // 0 is allowed: no softcap
   EXPECT_TRUE(names("vocab_size = -5", "vocab_size"));
 }
 
