@@ -58,7 +58,7 @@ class RunState final : public RunInfo {
   int rank_ = 0, world_size_ = 1;
   double budget_seconds_ = 0;  // 0: no training-time budget
   double elapsed_ = 0;         // training seconds, validation excluded; set by the trainer
-  double progress_ = 0;
+  double progress_ = 1;      // 0..1 while training; 1 before and after it (weights trained, reused or scored)
   std::string run_dir_;
   int64_t seq_len_ = schema_defaults(train_schema()).get_int("seq_len");  // [train] seq_len
 

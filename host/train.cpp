@@ -145,6 +145,7 @@ double lr_scale(const TrainOptions& o, int64_t step, double elapsed) {
 TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& log, MetricsSink& metrics,
                   const std::function<void(int64_t)>& validate) {
   p.model.set_training(true);
+  run.progress_ = 0;
   if (o.warmup_steps > 0) {  // priming (allocations, kernel choice) that never trains the model
     Snapshot s = snapshot(p);
     for (int64_t i = 0; i < o.warmup_steps; ++i) step_once(p, o, run, {i, 1.0, 0.0});
@@ -205,6 +206,7 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
   }
   if (tty) std::cerr << "\n";  // end the progress line
   r.steps = step;
+  run.progress_ = 1;  // training is over: what follows sees finished weights
   r.seconds = elapsed;
   run.elapsed_ = elapsed;
   return r;

@@ -71,8 +71,8 @@ const golf_config_key kConfig[] = {
     {"loop_start", GOLF_TYPE_INT, "0", "first physical layer of the looped range"},
     {"loop_end", GOLF_TYPE_INT, "0", "last physical layer of the looped range (inclusive)"},
     {"loop_at", GOLF_TYPE_FLOAT, "0.0",
-     "training progress (run progress, 0..1) at which the first extra loop switches on; in evaluation mode every "
-     "loop is on, since every run ends at progress 1"},
+     "training progress (run progress, 0..1) at which the first extra loop switches on; finished weights are at "
+     "progress 1 (every loop on), a validation during training sees the loops training has"},
     {"loop_step", GOLF_TYPE_FLOAT, "0.0",
      "progressive looping: extra loop k switches on at loop_at + (k - 1) * loop_step; 0 = all at once"},
     {"parallel_residual", GOLF_TYPE_STRING, "\"none\"",
@@ -300,8 +300,6 @@ class Gpt final : public Architecture {
 
   at::Tensor logits(const at::Tensor& x) override { return schedule().logits(x); }
 
-  void set_training(bool training) override { training_ = training; }
-
   bool set_linear_hook(LinearHook* hook) override {
     hook_ = hook;
     if (model_) model_->set_hook(hook);
@@ -314,10 +312,11 @@ class Gpt final : public Architecture {
     return *model_;
   }
 
-  // Training follows the loop schedule by run progress; evaluation runs every loop (progress 1).
+  // The loop schedule follows run progress in training and evaluation alike, so a validation in the
+  // middle of training scores the model as it trains; finished weights are at progress 1, every loop on.
   GptModel& schedule() const {
     GptModel& m = built();
-    m.set_active_loops(training_ ? schedule_.active(shape_.num_loops, ctx_.run().progress()) : shape_.num_loops);
+    m.set_active_loops(schedule_.active(shape_.num_loops, ctx_.run().progress()));
     return m;
   }
 
@@ -326,7 +325,6 @@ class Gpt final : public Architecture {
   const LoopSchedule schedule_;
   std::unique_ptr<GptModel> model_;
   LinearHook* hook_ = nullptr;
-  bool training_ = false;
 };
 
 }  // namespace

@@ -96,7 +96,10 @@ class RunInfo {
   virtual int world_size() const = 0;
   virtual double elapsed_seconds() const = 0;    // training clock, validation excluded
   virtual double remaining_seconds() const = 0;  // budget minus elapsed; +inf without a budget
-  virtual double progress() const = 0;           // 0..1 through training (time or steps, whichever ends it)
+  // 0..1 through training (time or steps, whichever ends it), from 0 at its first step; 1 whenever no
+  // training is running (after it, or in a run that reuses or only scores weights): an evaluation of
+  // finished weights sees 1, one in the middle of training sees how far training has come.
+  virtual double progress() const = 0;
   virtual std::string run_dir() const = 0;       // the run directory; a plugin may write files under it
   virtual int64_t seq_len() const = 0;           // [train] seq_len: the training sequence length
 };
