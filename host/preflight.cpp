@@ -281,12 +281,14 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
   check_host_values(p);
   s.run.seed_ = uint64_t(p.run->get_int("seed"));  // checked >= 0 above
   out.train = TrainOptions::from(*p.train, *p.run, s.run.world_size_);
+  bool stand_in = false;  // the CPU in place of a device this machine lacks: no memory check against it
   try {
     out.device = compute_device(*p.run);
   } catch (const ConfigError& e) {
     if (!unavailable) throw;
     unavailable->push_back(e.what());
     out.device = ComputeDevice{at::Device(at::kCPU), at::kFloat, "cpu (standing in for the [run] device)"};
+    stand_in = true;
   }
   s.run.device_ = out.device.device;
   s.run.dtype_ = out.device.dtype;
@@ -306,7 +308,7 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
   }
 
   out.size = model_size(p, s, out.train);
-  out.size.device_bytes = device_memory_bytes(out.device.device);
+  out.size.device_bytes = stand_in ? 0 : device_memory_bytes(out.device.device);
   check_fits(p, out.size, out.device, out.train);
   out.code = code_bytes(p);
   check_interrupt("the checks before the run");
