@@ -18,22 +18,31 @@ namespace {
 // The post-training and evaluation stages of pipelines/frontier.toml (GPTQ int6 SDClip with int8
 // embeddings, byte shuffle + brotli in groups, score-first TTT), shrunk onto the tiny pipeline; then
 // each other evaluator on the same weights.
-TEST(EndToEndTest, FrontierPostTrainingStagesOnTheTinyPipeline) {
+// pipelines/frontier.toml itself, every stage as the record has it, shrunk by --set to a CPU-sized run:
+// 64 wide, the corpus instead of the sp8192 shards, 30 steps (the loops switch on at step 11), and an
+// EMA decay for 30 steps rather than 4,550 (0.9965 would leave the weights at their initialisation).
+TEST(EndToEndTest, FrontierPipelineShrunkRunsOnTheCpuToAScoredArtifact) {
   TempDir dir;
-  const std::string pipeline = tiny_pipeline(dir);
-  const std::string frontier =
-      " --set quantizer.plugin=gptq --set quantizer.passthrough_numel=1024 --set quantizer.calibration_batches=4"
-      " --set quantizer.calibration_batch_tokens=512 --set compressor.plugin=brotli --set run.byte_shuffle=2"
-      " --set run.compress_groups=auto";
-  Result r = host("run " + pipeline + frontier +
-                  " --set evaluator.plugin=ttt-sgd --set evaluator.chunk_tokens=2048 --set evaluator.stride=16 --run-dir " +
-                  (dir / "run"));
+  const std::string corpus = make_corpus(dir);
+  const std::string frontier = std::string(GOLF_TEST_SOURCE_DIR) + "/pipelines/frontier.toml";
+  const std::string shrink =
+      " --set run.device=cpu --set run.train_seconds=0 --set run.eval_seconds=0 --set data.train_shards=''"
+      " --set data.val_shards='' --set data.corpus=" + corpus + " --set data.val_docs=4 --set tokenizer.model=''"
+      " --set tokenizer.vocab_size=512 --set architecture.vocab_size=512 --set architecture.model_dim=64"
+      " --set architecture.num_heads=4 --set architecture.num_kv_heads=2 --set train.seq_len=64"
+      " --set train.batch_tokens=2048 --set train.micro_batch_tokens=1024 --set train.iterations=30"
+      " --set train.warmup_steps=2 --set quantizer.passthrough_numel=1024 --set quantizer.calibration_batches=4"
+      " --set quantizer.calibration_batch_tokens=512 --set quantizer.reserve_seconds=0 --set averaging.decay=0.8";
+  Result r = host("run " + frontier + shrink +
+                  " --set evaluator.chunk_tokens=2048 --set evaluator.stride=16 --run-dir " + (dir / "run"));
   ASSERT_EQ(r.code, 0) << r.output;
   auto s = summary(dir / "run");
   EXPECT_EQ(s.get<std::string>("status"), "ok");
+  EXPECT_EQ(s.get<int>("steps"), 30);
   EXPECT_GT(s.get<double>("calibration_seconds"), 0.0);
   EXPECT_EQ(s.get<int>("compression.byte_shuffle"), 2);
   EXPECT_TRUE(std::isfinite(s.get<double>("val_bpb")));
+  EXPECT_LT(s.get<double>("val_bpb_prequant"), s.get<double>("unigram_bpb"));
   EXPECT_NE(r.output.find("adapted after scoring"), std::string::npos) << r.output;
   // quantization.json: every tensor, the matrices int6 with a Hessian-weighted error from calibration.
   const std::string report = slurp(dir / "run/quantization.json");
@@ -42,8 +51,8 @@ TEST(EndToEndTest, FrontierPostTrainingStagesOnTheTinyPipeline) {
   EXPECT_NE(report.find("\"hessian_error\": 0."), std::string::npos) << report;
   EXPECT_NE(report.find("\"name\": \"tok_emb.weight\", \"role\": \"tied_embedding\""), std::string::npos) << report;
 
-  for (const std::string ev : {"sliding --set evaluator.stride=16", "ttt-lora --set evaluator.context=64 --set evaluator.batch_docs=2"}) {
-    Result e = host("run " + pipeline + frontier + " --set evaluator.plugin=" + ev + " --reuse-training " + (dir / "run") +
+  for (const std::string ev : {"sliding", "ttt-lora --set evaluator.context=64 --set evaluator.batch_docs=2"}) {
+    Result e = host("run " + frontier + shrink + " --set evaluator.plugin=" + ev + " --reuse-training " + (dir / "run") +
                     " --run-dir " + (dir / ("run-" + ev.substr(0, ev.find(' ')))));
     ASSERT_EQ(e.code, 0) << ev << "\n" << e.output;
   }
@@ -51,6 +60,34 @@ TEST(EndToEndTest, FrontierPostTrainingStagesOnTheTinyPipeline) {
   auto sliding = summary(dir / "run-sliding");
   EXPECT_EQ(sliding.get<int64_t>("bytes_model"), s.get<int64_t>("bytes_model"));
   EXPECT_EQ(sliding.get<int64_t>("val_tokens"), s.get<int64_t>("val_tokens"));
+}
+
+// Each ablation extends the base and is valid as it stands (on a stand-in corpus: CI has no quickstart data).
+TEST(EndToEndTest, EveryAblationPipelineExtendsTheBaseAndValidates) {
+  TempDir dir;
+  const std::string corpus = make_corpus(dir);
+  const fs::path folder = fs::path(GOLF_TEST_SOURCE_DIR) / "pipelines/ablations";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(folder)) {
+    if (e.path().extension() != ".toml") continue;
+    ++n;
+    if (e.path().filename() != "base.toml")
+      EXPECT_NE(slurp(e.path().string()).find("\nextends = \"base.toml\"\n"), std::string::npos) << e.path();
+    Result v = host("validate " + e.path().string() + " --set data.corpus=" + corpus + " --set data.val_docs=4");
+    EXPECT_EQ(v.code, 0) << e.path() << "\n" << v.output;
+  }
+  EXPECT_GE(n, 30);
+}
+
+// Without the sp8192 data (and here without a GPU), validate still sizes the record's model.
+TEST(EndToEndTest, FrontierValidatesToItsParameterCountWithoutItsData) {
+  Result v = host("validate " + std::string(GOLF_TEST_SOURCE_DIR) + "/pipelines/frontier.toml --set data.train_shards=" +
+                  "/nonexistent/fineweb_train_*.bin --set tokenizer.model=/nonexistent/fineweb_8192_bpe.model");
+  EXPECT_EQ(v.code, 2) << v.output;
+  EXPECT_NE(v.output.find("model (gpt): 35944536 parameters"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("[tokenizer] model: no SentencePiece model file at '/nonexistent/fineweb_8192_bpe.model'"),
+            std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("cannot run here as it is"), std::string::npos) << v.output;
 }
 
 TEST(EndToEndTest, TinyPipelineToAScoredArtifactThenSwapTheCompressor) {
