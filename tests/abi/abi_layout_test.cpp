@@ -11,7 +11,7 @@
 
 namespace {
 
-static_assert(GOLF_ABI_MAJOR == 2 && GOLF_ABI_MINOR == 0, "update the pinned layout below with the version");
+static_assert(GOLF_ABI_MAJOR == 2 && GOLF_ABI_MINOR == 1, "update the pinned layout below with the version");
 
 // The vtable slot of a virtual method. golf's two compilers (gcc, clang) follow the Itanium C++ ABI,
 // where a pointer to a virtual member function holds 1 + the slot's byte offset in the vtable.
@@ -60,6 +60,15 @@ TEST(AbiLayoutTest, StageVtables) {
   EXPECT_EQ(slot(&golf::RunInfo::device), 2);
   EXPECT_EQ(slot(&golf::RunInfo::seq_len), 11);
   EXPECT_EQ(slot(&golf::PluginContext::stage), 6);
+  EXPECT_EQ(slot(&golf::PluginContext::collectives), 7);
+  EXPECT_EQ(slot(&golf::Collectives::rank), 2);
+  EXPECT_EQ(slot(&golf::Collectives::all_reduce), 4);
+  EXPECT_EQ(slot(&golf::Collectives::barrier), 7);
+}
+
+TEST(AbiLayoutTest, ReduceOps) {
+  EXPECT_EQ(int(golf::ReduceOp::kSum), 0);
+  EXPECT_EQ(int(golf::ReduceOp::kAverage), 3);
 }
 
 // The roles' values travel inside plugins' code: never renumber, only append.
@@ -71,7 +80,7 @@ TEST(AbiLayoutTest, ParamRoles) {
 
 TEST(AbiLayoutTest, VersionAndEnums) {
   EXPECT_EQ(GOLF_ABI_MAJOR, 2);
-  EXPECT_EQ(GOLF_ABI_MINOR, 0);
+  EXPECT_EQ(GOLF_ABI_MINOR, 1);
   EXPECT_STREQ(GOLF_ENTRY_POINT, "golf_describe_library");
   EXPECT_EQ(GOLF_KIND_TOKENIZER, 1);
   EXPECT_EQ(GOLF_KIND_EVALUATOR, 8);

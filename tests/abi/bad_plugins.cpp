@@ -25,9 +25,9 @@ GOLF_EXPORT const golf_library_desc* golf_describe_library(void) {
   static golf_library_desc d = {sizeof(golf_library_desc), GOLF_ABI_MAJOR, GOLF_ABI_MINOR,
                                 GOLF_BUILD_FINGERPRINT, 1, plugins};
 #if defined(BAD_ABI_MAJOR)
-  d.abi_major = GOLF_ABI_MAJOR + 1;
-#elif defined(BAD_ABI_OLD)  // a plugin built against SDK 1.x
-  d.abi_major = 1;
+  d.abi_major = GOLF_ABI_MAJOR + 1, d.abi_minor = 0;
+#elif defined(BAD_ABI_OLD)  // a plugin built against SDK 1.0
+  d.abi_major = 1, d.abi_minor = 0;
 #elif defined(BAD_ABI_MINOR)
   d.abi_minor = GOLF_ABI_MINOR + 1;
 #elif defined(BAD_TORCH)

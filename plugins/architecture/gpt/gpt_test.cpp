@@ -185,6 +185,7 @@ class ContextOverride final : public golf::PluginContext {
   golf::Metrics& metrics() override { return base_.metrics(); }
   const golf::RunInfo& run() const override { return run_; }
   std::string stage() const override { return base_.stage(); }
+  golf::Collectives& collectives() override { return base_.collectives(); }
 
  private:
   golf::PluginContext& base_;

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define GOLF_ABI_MAJOR 2
-#define GOLF_ABI_MINOR 0
+#define GOLF_ABI_MINOR 1
 
 /* Name of the one exported function; its type is golf_describe_fn. */
 #define GOLF_ENTRY_POINT "golf_describe_library"

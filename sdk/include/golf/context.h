@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "golf/collectives.h"
+
 namespace golf {
 
 // Thrown (by Config::fail and by the host) for a bad value in a pipeline file. what() names the
@@ -115,6 +117,9 @@ class PluginContext {
   virtual Metrics& metrics() = 0;
   virtual const RunInfo& run() const = 0;
   virtual std::string stage() const = 0;  // the pipeline table this instance was made for, e.g. "optimizer"
+  // The run's processes (golf/collectives.h); a run of one process gets one whose calls do nothing.
+  // ABI 2.1.
+  virtual Collectives& collectives() = 0;
 };
 
 }  // namespace golf

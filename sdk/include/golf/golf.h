@@ -7,6 +7,7 @@
 #include "golf/abi.h"
 #include "golf/architecture.h"
 #include "golf/averaging.h"
+#include "golf/collectives.h"
 #include "golf/compressor.h"
 #include "golf/context.h"
 #include "golf/evaluator.h"
