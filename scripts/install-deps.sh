@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-pthread            # LibTorch; OpenBLAS, or Debian's LibTorch uses the slow reference BLAS
+  libgloo-dev                                  # gloo's headers, for LibTorch's ProcessGroupGloo (multi-process CPU runs)
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libtomlplusplus-dev nlohmann-json3-dev libzstd-dev libbrotli-dev liblzma-dev libsentencepiece-dev libssl-dev
   googletest libgtest-dev valgrind
