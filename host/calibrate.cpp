@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "distributed.h"
 #include "interrupt.h"
 #include "loader.h"
 
@@ -51,7 +52,7 @@ at::Tensor generate(Architecture& model, int64_t rows, int64_t seq_len, int64_t 
 }  // namespace
 
 Calibration calibrate(Architecture& model, const std::string& architecture, const CalibrationRequest& request,
-                      const CalibrationText& text, at::Device device) {
+                      const CalibrationText& text, at::Device device, Group* group) {
   if (request.batches <= 0) return {};
   XtxHook hook;
   if (!model.set_linear_hook(&hook))
@@ -73,12 +74,20 @@ Calibration calibrate(Architecture& model, const std::string& architecture, cons
   }
   model.set_training(true);
   const std::vector<Param> params = model.parameters();
+  int64_t batches = request.batches;
+  if (group && group->world_size() > 1 && request.source != CalibrationSource::kGenerated) {
+    for (auto& [index, sum] : hook.sums_) {  // the same parameters, in the same order, on every rank
+      group->all_reduce(sum.xtx, ReduceOp::kSum);
+      sum.rows = int64_t(group->sum({double(sum.rows)})[0]);
+    }
+    batches *= group->world_size();
+  }
   Calibration out;
   for (auto& [index, sum] : hook.sums_) {
     if (index < 0 || index >= int64_t(params.size()))
       throw std::runtime_error("architecture " + architecture + " reported a matmul of parameter " + std::to_string(index) +
                                ", outside its " + std::to_string(params.size()) + " parameters");
-    out[params[index].name] = {(sum.xtx / double(request.batches)).cpu(), sum.rows, request.batches};
+    out[params[index].name] = {(sum.xtx / double(batches)).cpu(), sum.rows, batches};
   }
   return out;
 }

@@ -21,13 +21,17 @@ struct CalibrationText {
   int rank = 0, world_size = 1;
 };
 
+// With `group` of several ranks, each rank reads its own slice of the training text (text.rank) and
+// the sums are added across ranks: Σ xᵀx / (batches × world) over batches × world batches. Generated
+// text is the same on every rank (one seed), so nothing is added.
+class Group;
 // Runs `model` over request.batches batches of calibration text with a LinearHook installed and returns
 // Σ xᵀx / batches (float32, CPU) per reported matrix parameter. Generated text is sampled from
 // model.logits() at request.temperature, the first token uniform, from `text.seed`. Returns an empty
 // Calibration when request.batches == 0. Throws std::runtime_error when the architecture does not
 // report its matmuls (set_linear_hook returns false), naming `architecture`.
 Calibration calibrate(Architecture& model, const std::string& architecture, const CalibrationRequest& request,
-                      const CalibrationText& text, at::Device device);
+                      const CalibrationText& text, at::Device device, Group* group = nullptr);
 
 }  // namespace golf::host
 

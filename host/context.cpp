@@ -24,7 +24,7 @@ void RunLog::info(const std::string& message) {
 }
 
 void RunLog::warn(const std::string& message) {
-  std::cerr << "warning: " << message << "\n";
+  if (!silent_) std::cerr << "warning: " << message << "\n";
   file_only("warning: " + message);
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "config.h"
+#include "distributed.h"
 #include "errors.h"
 #include "interrupt.h"
 #include "golf/context.h"
@@ -27,12 +28,15 @@ class RunLog final : public Logger {
   void info(const std::string& message) override;
   void warn(const std::string& message) override;
   void set_quiet(bool quiet) { quiet_ = quiet; }
+  // Nothing on the terminal, warnings included: a rank other than 0 keeps its lines in memory and
+  // writes them only when it fails (rank-N.log in the run directory).
+  void set_silent() { quiet_ = silent_ = true; }
   void file_only(const std::string& message);  // for the provenance header
 
  private:
   std::ofstream file_;
   std::vector<std::string> early_;  // lines logged before open()
-  bool quiet_ = false;
+  bool quiet_ = false, silent_ = false;
 };
 
 // Collects named scalars and writes one JSON object per line to metrics.jsonl.
@@ -55,7 +59,7 @@ class RunState final : public RunInfo {
   at::ScalarType dtype_ = at::kFloat;
   // Until a pipeline sets them (tests, the data tools): the [run] seed and [train] seq_len defaults.
   uint64_t seed_ = uint64_t(schema_defaults(run_schema()).get_int("seed"));
-  int rank_ = 0, world_size_ = 1;
+  int rank_ = 0, world_size_ = 1, local_rank_ = 0;  // from the Group once it joins (host/distributed.h)
   double budget_seconds_ = 0;  // 0: no training-time budget
   double elapsed_ = 0;         // training seconds, validation excluded; set by the trainer
   double progress_ = 1;      // 0..1 while training; 1 before and after it (weights trained, reused or scored)
@@ -79,13 +83,14 @@ class RunState final : public RunInfo {
 // What one stage instance borrows. Owns its config; borrows the run-wide services.
 class StageContext final : public PluginContext {
  public:
-  StageContext(std::string stage, TableConfig config, RunLog& log, MetricsSink& metrics, RunState& run)
-      : stage_(std::move(stage)), config_(std::move(config)), log_(log), metrics_(metrics), run_(run) {}
+  StageContext(std::string stage, TableConfig config, RunLog& log, MetricsSink& metrics, RunState& run, Group& group)
+      : stage_(std::move(stage)), config_(std::move(config)), log_(log), metrics_(metrics), run_(run), group_(group) {}
   const Config& config() const override { return config_; }
   Logger& log() override { return log_; }
   Metrics& metrics() override { return metrics_; }
   const RunInfo& run() const override { return run_; }
   std::string stage() const override { return stage_; }
+  Collectives& collectives() override { return group_; }
 
  private:
   std::string stage_;
@@ -93,14 +98,16 @@ class StageContext final : public PluginContext {
   RunLog& log_;
   MetricsSink& metrics_;
   RunState& run_;
+  Group& group_;
 };
 
-// What a command lends the stages it makes: log, metrics, run state, and each stage's context.
-// Stages made by make() borrow these; the Services must outlive them.
+// What a command lends the stages it makes: log, metrics, run state, the run's processes, and each
+// stage's context. Stages made by make() borrow these; the Services must outlive them.
 struct Services {
   RunLog log;
   MetricsSink metrics;
   RunState run;
+  Group group;  // one process until `run` joins the others (host/distributed.h)
   std::vector<std::unique_ptr<StageContext>> contexts;
 
   // Makes the stage `spec` names: the one way golf-host makes a stage. Checks that the plugin's
@@ -143,7 +150,7 @@ template <class Kind>
 std::unique_ptr<Kind> Services::make(const StageSpec& spec) {
   if (spec.plugin->desc.kind != static_cast<uint32_t>(Kind::kKind))
     throw std::logic_error("[" + spec.table + "] plugin " + spec.plugin->desc.name + " is not of the kind this stage needs");
-  contexts.push_back(std::make_unique<StageContext>(spec.table, spec.config, log, metrics, run));
+  contexts.push_back(std::make_unique<StageContext>(spec.table, spec.config, log, metrics, run, group));
   return std::unique_ptr<Kind>(static_cast<Kind*>(create_stage(*spec.plugin, *contexts.back())));
 }
 

@@ -25,6 +25,7 @@ std::string user_message(const std::exception& e) {
 
 int exit_code_for(const std::exception& e) {
   if (const auto* i = dynamic_cast<const Interrupted*>(&e)) return i->exit_code();
+  if (const auto* p = dynamic_cast<const PeerFailed*>(&e)) return p->exit_code();
   if (dynamic_cast<const ConfigError*>(&e) || dynamic_cast<const InputError*>(&e) ||
       dynamic_cast<const PipelineError*>(&e))
     return kExitInvalid;

@@ -41,12 +41,23 @@ class OverLimit : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Another rank's failure, seen by this one (host/distributed.h): what() names that rank and says what
+// it said; the exit code is that rank's, so every rank of a run exits alike.
+class PeerFailed : public std::runtime_error {
+ public:
+  PeerFailed(const std::string& what, int exit_code) : std::runtime_error(what), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
 // The message for the terminal: c10::Error without its backtrace, and never a line of stack frames
 // ("Exception raised from ...", "frame #N: ...").
 std::string user_message(const std::exception& e);
 
 // The exit code for an exception that ended a command: kExitInvalid for ConfigError, InputError and
-// PipelineError, 128 + signal for Interrupted, kExitFailed otherwise.
+// PipelineError, 128 + signal for Interrupted, the other rank's for PeerFailed, kExitFailed otherwise.
 int exit_code_for(const std::exception& e);
 
 }  // namespace golf::host

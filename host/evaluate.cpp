@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "context.h"
+#include "distributed.h"
 #include "errors.h"
 #include "interrupt.h"
 #include "shard.h"
@@ -105,7 +106,7 @@ struct TrainingModeScope {
 }  // namespace
 
 EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architecture& model, const EvalStream& stream,
-                    double budget_seconds, const std::string& label, Logger& log) {
+                    double budget_seconds, const std::string& label, Logger& log, Group* group) {
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   const at::Tensor& tokens = stream.tokens;
@@ -145,6 +146,12 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
     else l.segment = -1;
   };
 
+  // Across ranks, rank r scores batches r, r + world, ... and the float64 sums are added at the end. An
+  // evaluator that adapts carries its state through the whole stream, so there every rank scores it all.
+  const int world = group ? group->world_size() : 1, rank = group ? group->rank() : 0;
+  const bool split = world > 1 && !plan.adapts;
+  int64_t batch_index = 0, covered = 0;  // covered: targets of every batch so far, whoever scored them
+
   double loss_sum = 0;
   int64_t targets = 0, bytes = 0, chunks = 0, next_report = 1;
   // Each chunk's NLL comes to the CPU once; the batch's sum is read once.
@@ -168,7 +175,26 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
       batch.push_back(std::move(c));
     }
     if (batch.empty()) break;
-    check_interrupt(label);
+    double spent = seconds();
+    if (world > 1) {  // every rank stops at the same batch: a signal on any, the slowest clock
+      const std::vector<double> agreed = group->agree_max({double(interrupt_signal()), spent});
+      if (agreed[0] != 0) throw Interrupted(int(agreed[0]), label);
+      spent = agreed[1];
+      if (budget_seconds > 0 && spent > budget_seconds)
+        throw OverLimit(label + " stopped after " + std::to_string(spent) + " s with " + std::to_string(covered) + " of " +
+                        std::to_string(total_targets) + " targets scored: over [run] eval_seconds = " + std::to_string(budget_seconds));
+    } else {
+      check_interrupt(label);
+    }
+    for (const EvalChunk& c : batch) covered += c.end - c.begin;
+    if (split && batch_index++ % world != rank) {
+      for (const EvalChunk& c : batch) {
+        Lane& l = lanes[c.lane];
+        l.next = c.end;
+        if (c.segment_end) l.segment = -1;
+      }
+      continue;
+    }
 
     std::vector<int64_t> versions;
     for (const Param& p : params) versions.push_back(p.tensor._version());
@@ -219,19 +245,23 @@ EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architectur
       if (batch[i].segment_end) l.segment = -1;
     }
 
-    const double spent = seconds();
-    while (next_report < 4 && 4 * targets >= next_report * total_targets) {
+    if (world == 1) spent = seconds();
+    while (next_report < 4 && 4 * covered >= next_report * total_targets) {
       char line[160];
       std::snprintf(line, sizeof line, "%s: %lld%% scored in %.1fs, ETA %.1fs", label.c_str(), (long long)(25 * next_report),
                     spent, spent * double(4 - next_report) / double(next_report));
       log.info(line);
       ++next_report;
     }
-    if (budget_seconds > 0 && spent > budget_seconds && targets < total_targets)
-      throw OverLimit(label + " stopped after " + std::to_string(spent) + " s with " + std::to_string(targets) + " of " +
+    if (budget_seconds > 0 && spent > budget_seconds && covered < total_targets)
+      throw OverLimit(label + " stopped after " + std::to_string(spent) + " s with " + std::to_string(covered) + " of " +
                       std::to_string(total_targets) + " targets scored: over [run] eval_seconds = " + std::to_string(budget_seconds));
   }
 
+  if (split) {
+    const std::vector<double> v = group->sum({loss_sum, double(targets), double(bytes), double(chunks)});
+    loss_sum = v[0], targets = int64_t(v[1]), bytes = int64_t(v[2]), chunks = int64_t(v[3]);
+  }
   // The loop covers every target once by construction; these guard the construction itself.
   if (targets != total_targets || bytes != stream.bytes)
     throw std::logic_error("evaluation covered " + std::to_string(targets) + " targets and " + std::to_string(bytes) +

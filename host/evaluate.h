@@ -55,8 +55,12 @@ struct EvalResult {
 // non-finite or negative NLL, or that changes the model's parameters in score(). With
 // `budget_seconds` > 0, stops with OverLimit once an evaluation runs past it. Checks for signals
 // between batches (host/interrupt.h). `label` names the evaluation in progress lines.
+// With `group` of several ranks, every rank calls it alike: the batches are shared out round-robin
+// (all of them on every rank when the evaluator adapts) and the sums added across ranks, so every
+// rank returns the same result; signals and the budget stop every rank at the same batch.
+class Group;
 EvalResult evaluate(Evaluator& evaluator, const std::string& plugin, Architecture& model, const EvalStream& stream,
-                    double budget_seconds, const std::string& label, Logger& log);
+                    double budget_seconds, const std::string& label, Logger& log, Group* group = nullptr);
 
 }  // namespace golf::host
 

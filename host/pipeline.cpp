@@ -229,6 +229,12 @@ const Schema& run_schema() {
              "byte-shuffle stride applied to the artifact payload before the compressor, 2..16; 0 = off (§5.9)"},
             {"compress_groups", GOLF_TYPE_STRING, "\"off\"",
              "\"off\" (one stream), \"on\" (one stream per tensor group) or \"auto\" (whichever is smaller)"},
+            {"backend", GOLF_TYPE_STRING, "\"auto\"",
+             "c10d backend of a run launched by torchrun (docs/distributed.md): \"auto\" (nccl on cuda, gloo on cpu), "
+             "\"gloo\" or \"nccl\"; unused by a run of one process"},
+            {"collective_timeout", GOLF_TYPE_FLOAT, "300.0",
+             "seconds a rank waits for the others (in a collective, or to meet at start-up) before the run ends with an "
+             "error; > 0"},
             {"code_files", GOLF_TYPE_STRING, "\"\"",
              "comma-separated globs (relative to the pipeline file) of files counted in bytes_code "
              "besides the stage plugins' own sources"}})};

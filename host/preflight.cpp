@@ -40,6 +40,9 @@ void check_host_values(const Pipeline& p) {
   } catch (const std::invalid_argument& e) {
     run.fail("compress_groups", e.what());
   }
+  if (const std::string b = run.get_string("backend"); b != "auto" && b != "gloo" && b != "nccl")
+    run.fail("backend", "must be \"auto\", \"gloo\" or \"nccl\", got \"" + b + "\"");
+  if (!(run.get_float("collective_timeout") > 0)) run.fail("collective_timeout", "must be > 0 seconds");
   const TableConfig& data = *p.data;
   get_int_in(data, "max_val_tokens", 0, int64_t(1) << 40);
   get_int_in(data, "val_docs", 0, int64_t(1) << 40);
@@ -290,6 +293,9 @@ Prepared preflight(const Pipeline& p, const std::string& reuse, Registry& regist
     out.device = ComputeDevice{at::Device(at::kCPU), at::kFloat, "cpu (standing in for the [run] device)"};
     stand_in = true;
   }
+  // One device per rank on a node: "cuda" means this rank's own, cuda:LOCAL_RANK.
+  if (s.run.world_size_ > 1 && out.device.device.is_cuda() && p.run->get_string("device") == "cuda")
+    out.device.device = at::Device(at::kCUDA, int8_t(s.run.local_rank_));
   s.run.device_ = out.device.device;
   s.run.dtype_ = out.device.dtype;
   s.run.seq_len_ = out.train.seq_len;

@@ -5,10 +5,12 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -17,6 +19,7 @@
 #include "context.h"
 #include "corpus.h"
 #include "device.h"
+#include "distributed.h"
 #include "errors.h"
 #include "evaluate.h"
 #include "files.h"
@@ -53,14 +56,27 @@ double unigram_bpb(const std::vector<std::string>& train_files, const at::Tensor
   return nats / std::log(2.0) / double(bytes);
 }
 
+// What every rank must share before they train together: the library files of the pipeline's plugins.
+uint64_t plugins_hash(const Pipeline& p) {
+  uint64_t h = stable_hash("plugins");
+  for (const auto& st : p.stages) {
+    h = stable_hash(st.table + "=" + st.plugin->desc.name + "@" + st.plugin->desc.version, h);
+    std::ifstream in(st.plugin->library, std::ios::binary);
+    h = stable_hash(std::string((std::istreambuf_iterator<char>(in)), {}), h);
+  }
+  return h;
+}
+
 class Run {
  public:
   Run(const RunOptions& o, Pipeline p) : o_(o), p_(std::move(p)) {}
   int go(Registry& registry);
 
  private:
+  void join_ranks();
   void body();
   void enter(const std::string& phase);
+  void end_rank(bool failed);
   std::string plugin(const char* table) const { return p_.stage(table)->plugin->desc.name; }
   void prepare_data();
   EvalResult eval(const std::string& label, double budget_seconds = 0);
@@ -74,6 +90,10 @@ class Run {
   Prepared prepared_;
   Stages& st_ = prepared_.stages;
   std::string dir_, weights_;
+  // Rank 0 writes the run directory; another rank works in a private temporary folder (dir_) that
+  // goes when it ends, and writes rank-N.log into rank 0's directory (shared_dir_) only on error.
+  bool writer_ = true;
+  std::string shared_dir_;
   std::string phase_ = "the checks before the run";
   std::vector<std::string> train_files_, val_files_;
   std::vector<Param> params_;
@@ -85,10 +105,43 @@ class Run {
   std::string status_ = "failed", error_;
 };
 
-// A safe point between phases: a signal that arrived during the current phase ends the run here.
+// A safe point between phases: a signal that arrived during the current phase, on any rank, ends
+// the run here on every rank.
 void Run::enter(const std::string& phase) {
-  check_interrupt(phase_);
+  if (const int signal = int(s_.group.agree_max({double(interrupt_signal())})[0])) throw Interrupted(signal, phase_);
   phase_ = phase;
+}
+
+// Under torchrun: joins the other ranks, then checks that they all run the same pipeline with the
+// same plugins. One process: nothing.
+void Run::join_ranks() {
+  const Launch launch = read_launch();
+  if (!launch.launched()) return;
+  const std::string backend = pick_backend(*p_.run);
+  const double timeout = p_.run->get_float("collective_timeout");
+  if (!(timeout > 0)) p_.run->fail("collective_timeout", "must be > 0 seconds");
+  s_.group.join(launch, backend, std::chrono::milliseconds(int64_t(timeout * 1000)));
+  s_.run.rank_ = launch.rank, s_.run.world_size_ = launch.world_size, s_.run.local_rank_ = launch.local_rank;
+  writer_ = launch.rank == 0;
+  if (!writer_) s_.log.set_silent();
+  s_.log.info("processes: " + std::to_string(launch.world_size) + " ranks over " + backend + ", this is rank " +
+              std::to_string(launch.rank) + " (local rank " + std::to_string(launch.local_rank) + ")");
+  std::ostringstream resolved;
+  resolved << p_.resolved;
+  s_.group.check_same(stable_hash(resolved.str()), "pipeline (" + p_.file + " with its --set overrides, as resolved)");
+  s_.group.check_same(plugins_hash(p_), "set of plugin libraries (names, versions or library files differ)");
+}
+
+// Another rank's private folder goes; its lines reach rank-N.log in the run directory only on error.
+void Run::end_rank(bool failed) {
+  if (writer_) return;
+  if (failed && !shared_dir_.empty()) try {
+    fs::create_directories(shared_dir_);  // another node: the same path there
+    s_.log.open((fs::path(shared_dir_) / ("rank-" + std::to_string(s_.run.rank_) + ".log")).string());
+  } catch (const std::exception&) {
+  }
+  std::error_code ignored;
+  if (!dir_.empty()) fs::remove_all(dir_, ignored);
 }
 
 void Run::prepare_data() {
@@ -110,7 +163,7 @@ void Run::prepare_data() {
 
 EvalResult Run::eval(const std::string& label, double budget_seconds) {
   EvalResult r = at_stage("evaluator", plugin("evaluator"), "evaluate", [&] {
-    return evaluate(*st_.evaluator, plugin("evaluator"), *st_.architecture, stream_, budget_seconds, label, s_.log);
+    return evaluate(*st_.evaluator, plugin("evaluator"), *st_.architecture, stream_, budget_seconds, label, s_.log, &s_.group);
   });
   char line[240];
   std::snprintf(line, sizeof line, "%s val_loss %.8f val_bpb %.8f (%lld tokens, %lld bytes, %lld chunks%s, %.1fs)", label.c_str(),
@@ -131,7 +184,7 @@ Calibration Run::calibrate_for_quantizer(double train_seconds) {
                        s_.run.seed_, s_.run.rank_, s_.run.world_size_};
   const auto t0 = std::chrono::steady_clock::now();
   Calibration c = at_stage("architecture", plugin("architecture"), "calibration", [&] {
-    return calibrate(*st_.architecture, plugin("architecture"), req, text, s_.run.device_);
+    return calibrate(*st_.architecture, plugin("architecture"), req, text, s_.run.device_, &s_.group);
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   summary_.add("calibration_seconds", seconds);
@@ -147,24 +200,35 @@ Calibration Run::calibrate_for_quantizer(double train_seconds) {
 }
 
 void Run::save_trained_weights() {
+  if (!writer_) return;  // the same weights as rank 0's
   save_weights(weights_, params_);
   summary_.add("weights_sha256", sha256_file(weights_));
 }
 
 int Run::go(Registry& registry) {
-  prepared_ = preflight(p_, o_.reuse_training, registry, s_);  // bad input ends here: exit 2, nothing created
+  join_ranks();
+  // Bad input ends here: exit 2, nothing created; on every rank when any rank finds it.
+  s_.group.all_or_none([&] { prepared_ = preflight(p_, o_.reuse_training, registry, s_); });
 
-  dir_ = make_run_dir(o_.run_dir, p_.run->get_string("name"));
+  s_.group.all_or_none([&] {
+    if (writer_) dir_ = make_run_dir(o_.run_dir, p_.run->get_string("name"));
+    else fs::create_directories(dir_ = (fs::temp_directory_path() / ("golf-rank" + std::to_string(s_.run.rank_) + "-" +
+                                                                     std::to_string(::getpid()))).string());
+  });
+  shared_dir_ = s_.group.share("run_dir", dir_);
   s_.run.run_dir_ = dir_;
   weights_ = (fs::path(dir_) / "model.pt").string();
-  std::ostringstream resolved;
-  resolved << "# " << fs::absolute(p_.file).string() << ", resolved by golf " << golf_version()
-           << ": every default written out, every path absolute; `golf-host run` reruns it\n"
-           << p_.resolved << "\n";
-  write_file_atomically((fs::path(dir_) / "pipeline.toml").string(), resolved.str());
-  s_.log.open((fs::path(dir_) / "log.txt").string());
-  s_.metrics.open((fs::path(dir_) / "metrics.jsonl").string());
+  if (writer_) {
+    std::ostringstream resolved;
+    resolved << "# " << fs::absolute(p_.file).string() << ", resolved by golf " << golf_version()
+             << ": every default written out, every path absolute; `golf-host run` reruns it\n"
+             << p_.resolved << "\n";
+    write_file_atomically((fs::path(dir_) / "pipeline.toml").string(), resolved.str());
+    s_.log.open((fs::path(dir_) / "log.txt").string());
+    s_.metrics.open((fs::path(dir_) / "metrics.jsonl").string());
+  }
   summary_.add("name", p_.run->get_string("name"));
+  if (s_.run.world_size_ > 1) summary_.add("world_size", int64_t(s_.run.world_size_));
   int exit_code = kExitFailed;
   try {
     body();
@@ -184,8 +248,14 @@ int Run::go(Registry& registry) {
     exit_code = exit_code_for(e);
     if (const auto* se = dynamic_cast<const StageError*>(&e)) s_.log.file_only("plugin error in full: " + se->detail());
   }
-  if (!error_.empty()) std::cerr << (status_ == "interrupted" ? "" : "error: ") << error_ << "\n", s_.log.file_only("error: " + error_);
-  write_summary();
+  if (!error_.empty()) {
+    if (status_ != "interrupted") s_.group.note_failure(exit_code, error_);  // for the other ranks' messages
+    const std::string who = s_.run.world_size_ > 1 ? "rank " + std::to_string(s_.run.rank_) + ": " : "";
+    std::cerr << (status_ == "interrupted" ? "" : "error: ") << who << error_ << "\n";
+    s_.log.file_only("error: " + error_);
+  }
+  if (writer_) write_summary();
+  end_rank(!error_.empty() && status_ != "interrupted");
   return exit_code;
 }
 
@@ -204,6 +274,9 @@ void Run::body() {
 
   enter("tokenizer and data preparation");
   prepare_data();
+  if (prepared_.corpus && s_.run.world_size_ > 1)  // each rank trained its own tokenizer: they must agree
+    s_.group.check_same(stable_hash(std::string(static_cast<const char*>(val_.data_ptr()), val_.numel() * val_.element_size())),
+                        "validation stream (its tokenizer, trained on each rank from the corpus, came out differently)");
   enter("model construction");
   at_stage("architecture", plugin("architecture"), "build", [&] { st_.architecture->build(); });
   params_ = st_.architecture->parameters();
@@ -237,7 +310,7 @@ void Run::body() {
   } else {
     enter("training");
     TokenLoader loader(train_files_, s_.run.rank_, s_.run.world_size_, tokenizer.vocab_size());
-    TrainParts parts{*st_.architecture, *st_.optimizer, st_.averaging.get(), st_.qat.get(), loader, params_};
+    TrainParts parts{*st_.architecture, *st_.optimizer, st_.averaging.get(), st_.qat.get(), loader, params_, s_.group};
     TrainResult tr = train(parts, topt, s_.run, s_.log, s_.metrics, [&](int64_t step) {
       EvalResult r = eval("step " + std::to_string(step));
       s_.metrics.write(step, {{"val_loss", r.val_loss}, {"val_bpb", r.val_bpb}});
@@ -253,7 +326,7 @@ void Run::body() {
     if (tr.stop_reason == "interrupted") {  // the weights trained so far are kept, averaged or not
       save_trained_weights();
       s_.log.warn("interrupted: trained weights saved to " + weights_ + "; no evaluation or artifact");
-      check_interrupt("training");
+      throw Interrupted(tr.signal, "training");
     }
     phase_ = "weight averaging";  // no safe point before the weights are saved: a signal now waits for it
     if (st_.averaging) at_stage("averaging", plugin("averaging"), "apply", [&] { st_.averaging->apply(); });
@@ -270,9 +343,10 @@ void Run::body() {
 
   enter("quantization");
   auto quantized = at_stage("quantizer", plugin("quantizer"), "quantize", [&] { return st_.quantizer->quantize(params_, calibration); });
-  at_stage("compressor", plugin("compressor"), "compress (per-tensor report)", [&] {
-    return write_quant_report((fs::path(dir_) / "quantization.json").string(), params_, quantized, *st_.compressor);
-  });
+  if (writer_)
+    at_stage("compressor", plugin("compressor"), "compress (per-tensor report)", [&] {
+      return write_quant_report((fs::path(dir_) / "quantization.json").string(), params_, quantized, *st_.compressor);
+    });
   std::vector<ArtifactStage> made_by;
   for (const char* t : {"architecture", "quantizer", "compressor"})
     made_by.push_back({t, plugin(t), p_.stage(t)->plugin->desc.version});

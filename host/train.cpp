@@ -63,6 +63,8 @@ double step_once(TrainParts& p, const TrainOptions& o, const RunState& run, cons
     at::Tensor detached = loss.detach().to(at::kDouble);
     loss_sum = loss_sum.defined() ? loss_sum + detached : detached;
   }
+  p.group.average_gradients(p.params);
+  if (p.group.world_size() > 1) p.group.all_reduce(loss_sum, ReduceOp::kAverage);
   double loss = loss_sum.item<double>() / n_micro;
   if (!std::isfinite(loss))
     throw std::runtime_error("training loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
@@ -159,13 +161,16 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
   synchronize(run.device_);
   auto t0 = Clock::now();
   for (;;) {
-    double now = elapsed + seconds_since(t0);
-    bool done = step >= o.iterations || (o.budget_seconds > 0 && now >= o.budget_seconds) || interrupt_signal();
+    // Every rank decides alike: a signal on any rank stops them all, the slowest clock sets the pace.
+    const std::vector<double> agreed = p.group.agree_max({double(interrupt_signal()), elapsed + seconds_since(t0)});
+    const int signal = int(agreed[0]);
+    double now = agreed[1];
+    bool done = step >= o.iterations || (o.budget_seconds > 0 && now >= o.budget_seconds) || signal;
     // The curve's points; without val_every the run's pre-quantization evaluation is the last point.
-    bool validating = o.val_every > 0 && (step % o.val_every == 0 || done) && !interrupt_signal();
+    bool validating = o.val_every > 0 && (step % o.val_every == 0 || done) && !signal;
     if (validating || done) {  // close the clock's segment; validation time is not training time
       synchronize(run.device_);
-      elapsed += seconds_since(t0);
+      elapsed = std::max(elapsed + seconds_since(t0), now);  // the agreed clock, never behind this rank's
       now = elapsed;
       t0 = Clock::now();
     }
@@ -176,7 +181,8 @@ TrainResult train(TrainParts& p, const TrainOptions& o, RunState& run, RunLog& l
       t0 = Clock::now();
     }
     if (done) {
-      r.stop_reason = interrupt_signal() ? "interrupted" : step >= o.iterations ? "iterations" : "wallclock";
+      r.stop_reason = signal ? "interrupted" : step >= o.iterations ? "iterations" : "wallclock";
+      r.signal = signal;
       break;
     }
     StepInfo info{step, lr_scale(o, step, now), 0.0};

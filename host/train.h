@@ -6,6 +6,7 @@
 #include <string>
 
 #include "context.h"
+#include "distributed.h"
 #include "golf/architecture.h"
 #include "golf/averaging.h"
 #include "golf/optimizer.h"
@@ -47,17 +48,22 @@ struct TrainParts {
   Qat* qat;              // optional
   TokenLoader& loader;
   std::vector<Param> params;
+  Group& group;  // the run's processes: gradients averaged, loss averaged, stop decisions agreed
 };
 
 struct TrainResult {
   int64_t steps = 0;
   double seconds = 0;         // training clock, validation excluded
   std::string stop_reason;    // "iterations", "wallclock", "interrupted"
-  double last_loss = 0;
+  int signal = 0;             // with "interrupted": the signal, agreed by every rank
+  double last_loss = 0;       // the mean over ranks
 };
 
 // Trains until iterations, the budget or a signal (host/interrupt.h: the loop stops after the current step). `validate(step)` runs with the clock paused, at step
 // 0, every val_every steps and at the end (never when val_every is 0). Throws std::runtime_error on a non-finite loss, naming the step.
+// With several ranks (parts.group), each step's stop decision (a signal on any rank, the slowest rank's
+// clock) and loss (the mean over ranks, so a NaN anywhere stops every rank) are taken together, and
+// the gradients are averaged across ranks before the optimizer's step.
 TrainResult train(TrainParts& parts, const TrainOptions& o, RunState& run, RunLog& log, MetricsSink& metrics,
                   const std::function<void(int64_t)>& validate);
 
