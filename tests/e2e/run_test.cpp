@@ -119,7 +119,7 @@ TEST(EndToEndTest, TinyPipelineToAScoredArtifactThenSwapTheCompressor) {
     EXPECT_TRUE(fs::exists(dir / ("run1/" + std::string(f)))) << f;
   std::ifstream log(dir / "run1/log.txt");
   std::string text((std::istreambuf_iterator<char>(log)), {});
-  EXPECT_NE(text.find("plugin [optimizer] muon 1.0.0 "), std::string::npos) << text.substr(0, 2000);
+  EXPECT_NE(text.find("plugin [optimizer] muon 1.1.0 "), std::string::npos) << text.substr(0, 2000);
   EXPECT_NE(text.find(" sha256 "), std::string::npos);
 
   // Swapping the compressor reuses the weights: same pre-quantization score, no training.
