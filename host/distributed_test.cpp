@@ -4,12 +4,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <unistd.h>
 
 #include <functional>
-#include <future>
 #include <optional>
-#include <thread>
+
+#include "ranks.h"
 
 namespace golf::host {
 namespace {
@@ -105,23 +104,14 @@ TEST(GroupTest, OneProcessChangesNothing) {
 }
 
 #if GOLF_HAVE_GLOO
-// Two ranks as threads of this process, over Gloo on the loopback.
+// Two ranks as threads of this process, each with its own Group.
 template <class Fn>
 void two_ranks(Fn fn) {
-  const int port = 29000 + int(::getpid() % 2000);
-  std::vector<std::future<void>> ranks;
-  for (int r = 0; r < 2; ++r)
-    ranks.push_back(std::async(std::launch::async, [&, r] {
-      Launch l;
-      l.rank = l.local_rank = r;
-      l.world_size = 2;
-      l.master_addr = "127.0.0.1";
-      l.master_port = l.store_port = port;
-      Group g;
-      g.join(l, "gloo", std::chrono::seconds(30));
-      fn(g);
-    }));
-  for (auto& f : ranks) f.get();
+  testing::run_ranks(2, [&fn](const Launch& l) {
+    Group g;
+    g.join(l, "gloo", std::chrono::seconds(30));
+    fn(g);
+  });
 }
 
 TEST(GroupTest, TwoRanksOverGloo) {
