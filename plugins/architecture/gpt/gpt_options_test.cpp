@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "golf/golf.h"
+#include "gpt_test_util.h"
 #include "plugin_fixture.h"
 
 namespace {
@@ -22,6 +23,10 @@ using golf::Param;
 using golf::ParamRole;
 using golf::testing::Instance;
 using golf::testing::make_plugin;
+using golf::testing::gpt::built;
+using golf::testing::gpt::by_name;
+using golf::testing::gpt::random_ids;
+using golf::testing::gpt::randomize;
 
 // Recorded from the pre-options code (see DefaultOutputIsPinnedToThePreOptionsCode).
 const double kPinnedBaseline[4] = {6.943565369, 6.988108635, 7.009562016, 7.069833755};
@@ -30,44 +35,12 @@ const double kPinnedSmall[4] = {-0.237092331, 1.060767412, 0.737088621, 0.869560
 const std::string kSmall =
     "vocab_size = 64\nnum_layers = 4\nmodel_dim = 32\nnum_heads = 4\nnum_kv_heads = 2\n";
 
-Instance<Architecture> built(const std::string& toml) {
-  Instance<Architecture> gpt = make_plugin<Architecture>("gpt", toml);
-  gpt->build();
-  return gpt;
-}
-
-std::map<std::string, at::Tensor> by_name(Architecture& gpt) {
-  std::map<std::string, at::Tensor> out;
-  for (const Param& p : gpt.parameters()) out[p.name] = p.tensor;
-  return out;
-}
-
 int64_t index_of(Architecture& gpt, const std::string& name) {
   const std::vector<Param> params = gpt.parameters();
   for (size_t i = 0; i < params.size(); ++i)
     if (params[i].name == name) return int64_t(i);
   ADD_FAILURE() << "no parameter " << name;
   return -1;
-}
-
-// Overwrites every parameter with random values of a sensible size, so every path carries signal.
-void randomize(Architecture& gpt, uint64_t seed) {
-  at::NoGradGuard no_grad;
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (const Param& p : gpt.parameters()) {
-    at::Tensor r = at::empty(p.tensor.sizes(), at::kFloat);
-    if (p.role == ParamRole::kScalar || p.tensor.dim() < 2) {
-      r.uniform_(-1.0, 1.5, gen);
-    } else {
-      r.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(p.tensor.size(1))), gen);
-    }
-    p.tensor.copy_(r);
-  }
-}
-
-at::Tensor random_ids(int64_t B, int64_t T, int64_t V, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  return at::randint(V, {B, T}, gen, at::kLong);
 }
 
 // Records every reported matmul: which parameter, and a copy of its input.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "golf/golf.h"
+#include "gpt_test_util.h"
 #include "plugin_fixture.h"
 
 namespace {
@@ -26,6 +27,10 @@ using golf::Param;
 using golf::ParamRole;
 using golf::testing::Instance;
 using golf::testing::make_plugin;
+using golf::testing::gpt::built;
+using golf::testing::gpt::by_name;
+using golf::testing::gpt::random_ids;
+using golf::testing::gpt::randomize;
 
 // A small model for the numerical tests. Sizes: B batch, T sequence, V vocab, D width, H heads,
 // Hkv kv heads, Dh head width, L layers.
@@ -47,39 +52,6 @@ Tiny untied_tiny() {
   c.L = 4;
   c.tied = false;
   return c;
-}
-
-Instance<Architecture> built(const std::string& toml) {
-  Instance<Architecture> gpt = make_plugin<Architecture>("gpt", toml);
-  gpt->build();
-  return gpt;
-}
-
-std::map<std::string, at::Tensor> by_name(Architecture& gpt) {
-  std::map<std::string, at::Tensor> out;
-  for (const Param& p : gpt.parameters()) out[p.name] = p.tensor;
-  return out;
-}
-
-// Overwrites every parameter, zero-initialised ones included, with random values of a sensible size,
-// so that every path of the forward (attention, MLP, skips, head) carries signal.
-void randomize(Architecture& gpt, uint64_t seed) {
-  at::NoGradGuard no_grad;
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (const Param& p : gpt.parameters()) {
-    at::Tensor r = at::empty(p.tensor.sizes(), at::kFloat);
-    if (p.role == ParamRole::kScalar) {
-      r.uniform_(-1.0, 1.5, gen);
-    } else {
-      r.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(p.tensor.size(1))), gen);
-    }
-    p.tensor.copy_(r);
-  }
-}
-
-at::Tensor random_ids(int64_t B, int64_t T, int64_t V, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  return at::randint(V, {B, T}, gen, at::kLong);
 }
 
 // -------------------------------------------------------------------------------------------------
