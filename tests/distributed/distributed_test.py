@@ -3,7 +3,7 @@
 Two processes training a global batch give the weights and val_bpb of one process training the same
 global batch in twice the micro-batches; a rank that is killed, or SIGINT to torchrun, ends every rank
 with the run directory kept and its status; bad input (a world size that does not divide the batch,
-nccl without CUDA, ranks that run different pipelines) stops every rank with a message and exit 2.
+nccl without CUDA, ranks that run different pipelines or plugin library files) stops every rank with a message and exit 2.
 Usage: distributed_test.py GOLF_HOST SOURCE_DIR (run with the Python whose bin/ holds torchrun).
 """
 import json
@@ -144,6 +144,14 @@ with tempfile.TemporaryDirectory(prefix="golf-dist-") as tmp:
     (tmp / "differ.sh").chmod(0o755)
     bad(2, ["--run-dir", tmp / "differ"], "different pipeline", "ranks running different pipelines",
         command=[str(tmp / "differ.sh"), HOST])
+    # Rank 1 loads its compressor from another copy of the library, one byte longer: same name and version.
+    lib = pathlib.Path(HOST).resolve().parent.parent / "lib" / "golf" / "plugins" / "libgolf-zstd.so"
+    (tmp / "other-plugins").mkdir()
+    (tmp / "other-plugins" / lib.name).write_bytes(lib.read_bytes() + b"\0")
+    (tmp / "other.sh").write_text(f'#!/bin/sh\n[ "$RANK" = 1 ] && exec "$@" --plugin-path "{tmp}/other-plugins"\nexec "$@"\n')
+    (tmp / "other.sh").chmod(0o755)
+    bad(2, ["--run-dir", tmp / "other"], "different set of plugin libraries", "ranks loading different plugin library files",
+        command=[str(tmp / "other.sh"), HOST])
 
     # A rank killed mid-training, and SIGINT to torchrun: every rank ends within seconds, the run
     # directory stays with a status.
