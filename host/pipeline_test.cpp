@@ -32,7 +32,8 @@ plugin = "bpb"
 
 class PipelineTest : public ::testing::Test {
  protected:
-  void SetUp() override { registry.scan({GOLF_TEST_PLUGIN_DIR}); }
+  // One scan for the suite: each probes every plugin in a child process, which valgrind makes slow.
+  static void SetUpTestSuite() { registry.scan({GOLF_TEST_PLUGIN_DIR}); }
   std::string errors(const std::string& file, const std::vector<std::string>& sets = {}) {
     try {
       load_pipeline(file, sets, registry);
@@ -41,7 +42,7 @@ class PipelineTest : public ::testing::Test {
     }
     return "";
   }
-  Registry registry;
+  static inline Registry registry;
   testing::TempDir dir;
 };
 
