@@ -15,7 +15,9 @@ import sys
 import tempfile
 import time
 
-HOST, SOURCE = sys.argv[1], pathlib.Path(sys.argv[2])
+sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "support"))
+from golf_test import HOST, check, golf, report, write_corpus  # noqa: E402
+
 TORCHRUN = pathlib.Path(sys.executable).parent / "torchrun"
 if not TORCHRUN.exists():
     print(f"SKIPPED: no torchrun beside {sys.executable} (scripts/install-torch.sh installs it)")
@@ -23,20 +25,6 @@ if not TORCHRUN.exists():
 
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-
-failures, passed = [], []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    (passed if ok else failures).append(what)
-
-
-def golf(*args, expect=0):
-    r = subprocess.run([HOST, *map(str, args)], capture_output=True, text=True)
-    if r.returncode != expect:
-        sys.exit(f"golf-host {' '.join(map(str, args))}: exit {r.returncode}, expected {expect}\n{r.stdout}{r.stderr}")
-    return r.stdout + r.stderr
 
 
 def torchrun(n, *args, command=None, env=None, **popen):
@@ -92,10 +80,7 @@ plugin = "bpb"
 
 with tempfile.TemporaryDirectory(prefix="golf-dist-") as tmp:
     tmp = TMP = pathlib.Path(tmp)
-    corpus = tmp / "corpus"
-    corpus.mkdir()
-    for i, f in enumerate(sorted(list((SOURCE / "host").glob("*")) + list((SOURCE / "sdk/include/golf").glob("*")))):
-        (corpus / f"{1000 + i}.txt").write_text(f.read_text())
+    write_corpus(tmp / "corpus")
     (tmp / "tiny.toml").write_text(PIPELINE)
     golf("run", tmp / "tiny.toml", "--run-dir", tmp / "made")  # shards and a tokenizer the runs below share
     made = tmp / "made"
@@ -188,5 +173,4 @@ with tempfile.TemporaryDirectory(prefix="golf-dist-") as tmp:
           f"SIGINT to torchrun: exits {code} after {took:.1f} s, summary says {s.get('status')}, trained weights kept"
           + ("" if s.get("status") == "interrupted" else "\n" + out[-3000:]))
 
-print(f"{len(passed)} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(report("distributed"))

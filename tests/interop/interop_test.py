@@ -9,7 +9,6 @@ import collections
 import json
 import pathlib
 import re
-import subprocess
 import sys
 import tempfile
 import tomllib
@@ -19,23 +18,9 @@ import sentencepiece
 import torch
 from safetensors.torch import load_file, save_file
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path[:0] = [str(pathlib.Path(__file__).parent), str(pathlib.Path(__file__).parent.parent / "support")]
+from golf_test import check, golf, report, write_corpus  # noqa: E402
 from gpt_reference import GPT, read_shard, val_bpb  # noqa: E402
-
-HOST, SOURCE = sys.argv[1], pathlib.Path(sys.argv[2])
-failures, passed = [], []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    (passed if ok else failures).append(what)
-
-
-def golf(*args, expect=0):
-    r = subprocess.run([HOST, *map(str, args)], capture_output=True, text=True)
-    if r.returncode != expect:
-        sys.exit(f"golf-host {' '.join(map(str, args))}: exit {r.returncode}, expected {expect}\n{r.stdout}{r.stderr}")
-    return r.stdout + r.stderr
 
 
 PIPELINE = """[run]
@@ -73,10 +58,7 @@ plugin = "bpb"
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
-    corpus = tmp / "corpus"
-    corpus.mkdir()
-    for i, f in enumerate(sorted(list((SOURCE / "host").glob("*")) + list((SOURCE / "sdk/include/golf").glob("*")))):
-        (corpus / f"{1000 + i}.txt").write_text(f.read_text())
+    write_corpus(tmp / "corpus")
     (tmp / "tiny.toml").write_text(PIPELINE.replace("VOCAB", "512"))
     (tmp / "other.toml").write_text(PIPELINE.replace("VOCAB", "400"))
     run = tmp / "run"
@@ -143,5 +125,4 @@ with tempfile.TemporaryDirectory() as tmp:
     out = golf("score", tmp / "tiny.toml", "--weights", run, "--val", tmp / "other/data/corpus_val_*.bin", expect=2)
     check("were made with the tokenizer" in out, f"shards of another tokenizer are refused\n{out}")
 
-print(f"interop: {len(passed)} passed, {len(failures)} failed")
-sys.exit(1 if failures else 0)
+sys.exit(report("interop"))
